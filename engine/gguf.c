@@ -81,6 +81,34 @@ static int read_str(cursor *c, hk_str *s, const char *what)
     return 0;
 }
 
+/* A name from the file as it appears in a message: messages are one line,
+ * so control bytes are escaped, and a hostile name is cut short. */
+typedef struct shown_name {
+    char s[4 * 64 + 4];
+} shown_name;
+
+static shown_name shown(hk_str name)
+{
+    shown_name r;
+    size_t o = 0;
+    for (uint64_t i = 0; i < name.len; i++) {
+        if (i == 64) {
+            memcpy(r.s + o, "...", 3);
+            o += 3;
+            break;
+        }
+        unsigned char ch = (unsigned char)name.ptr[i];
+        if (ch == '\n')
+            o += (size_t)snprintf(r.s + o, sizeof r.s - o, "\\n");
+        else if (ch < 0x20 || ch == 0x7f)
+            o += (size_t)snprintf(r.s + o, sizeof r.s - o, "\\x%02x", ch);
+        else
+            r.s[o++] = (char)ch;
+    }
+    r.s[o] = 0;
+    return r;
+}
+
 /* Skip one value of type t (arrays recursively), checking bounds. */
 static int skip_value(cursor *c, hk_gguf_type t, int depth, const char *what)
 {
@@ -189,7 +217,7 @@ static const hk_str *tensor_name(const hk_gguf *g, int64_t i) { return &g->tenso
 
 static int parse_kv(cursor *c, hk_gguf_kv *kv, uint64_t i)
 {
-    char what[64];
+    char what[sizeof(shown_name) + 16];
     snprintf(what, sizeof what, "key %llu", (unsigned long long)i);
     if (read_str(c, &kv->key, what))
         return -1;
@@ -197,8 +225,7 @@ static int parse_kv(cursor *c, hk_gguf_kv *kv, uint64_t i)
     if (read_u32(c, &t, what))
         return -1;
     if (t >= HK_GGUF_TYPE_COUNT)
-        return hk_fail(c->err, "%s: key '%.*s' has unknown value type %u", c->g->path, (int)kv->key.len,
-                       kv->key.ptr, t);
+        return hk_fail(c->err, "%s: key '%s' has unknown value type %u", c->g->path, shown(kv->key).s, t);
     kv->type = (hk_gguf_type)t;
     if (kv->type == HK_GGUF_ARRAY) {
         uint32_t et;
@@ -206,15 +233,15 @@ static int parse_kv(cursor *c, hk_gguf_kv *kv, uint64_t i)
         if (read_u32(c, &et, what) || read_u64(c, &n, what))
             return -1;
         if (et >= HK_GGUF_TYPE_COUNT)
-            return hk_fail(c->err, "%s: key '%.*s' has unknown array element type %u", c->g->path,
-                           (int)kv->key.len, kv->key.ptr, et);
+            return hk_fail(c->err, "%s: key '%s' has unknown array element type %u", c->g->path,
+                           shown(kv->key).s, et);
         kv->arr_type = (hk_gguf_type)et;
         kv->arr_n = n;
         kv->data = c->g->base + c->pos;
         /* Rewind over the array header so skip_value validates the whole array. */
         uint64_t start = c->pos;
         c->pos -= 12;
-        snprintf(what, sizeof what, "key '%.*s'", (int)(kv->key.len > 40 ? 40 : kv->key.len), kv->key.ptr);
+        snprintf(what, sizeof what, "key '%s'", shown(kv->key).s);
         if (skip_value(c, HK_GGUF_ARRAY, 0, what))
             return -1;
         kv->size = c->pos - start;
@@ -230,7 +257,7 @@ static int parse_kv(cursor *c, hk_gguf_kv *kv, uint64_t i)
     }
     kv->data = c->g->base + c->pos;
     uint64_t start = c->pos;
-    snprintf(what, sizeof what, "key '%.*s'", (int)(kv->key.len > 40 ? 40 : kv->key.len), kv->key.ptr);
+    snprintf(what, sizeof what, "key '%s'", shown(kv->key).s);
     if (skip_value(c, kv->type, 0, what))
         return -1;
     kv->size = c->pos - start;
@@ -244,9 +271,8 @@ static int parse_tensor_info(cursor *c, hk_gguf_tensor *t, uint64_t i)
     if (read_str(c, &t->name, what) || read_u32(c, &t->n_dims, what))
         return -1;
     const char *path = c->g->path;
-    int nl = (int)(t->name.len > 200 ? 200 : t->name.len);
     if (t->n_dims == 0 || t->n_dims > MAX_DIMS)
-        return hk_fail(c->err, "%s: tensor '%.*s' has %u dimensions (1 to %d allowed)", path, nl, t->name.ptr,
+        return hk_fail(c->err, "%s: tensor '%s' has %u dimensions (1 to %d allowed)", path, shown(t->name).s,
                        t->n_dims, MAX_DIMS);
     for (int d = 0; d < MAX_DIMS; d++)
         t->ne[d] = 1;
@@ -255,29 +281,29 @@ static int parse_tensor_info(cursor *c, hk_gguf_tensor *t, uint64_t i)
         if (read_u64(c, &ne, what))
             return -1;
         if (ne > INT64_MAX)
-            return hk_fail(c->err, "%s: tensor '%.*s' dimension %u is negative", path, nl, t->name.ptr, d);
+            return hk_fail(c->err, "%s: tensor '%s' dimension %u is negative", path, shown(t->name).s, d);
         t->ne[d] = (int64_t)ne;
     }
     if (read_u32(c, &t->type, what) || read_u64(c, &t->offset, what))
         return -1;
     const hk_type_traits *tr = hk_type_traits_of(t->type);
     if (!tr)
-        return hk_fail(c->err, "%s: tensor '%.*s' has unknown type id %u", path, nl, t->name.ptr, t->type);
+        return hk_fail(c->err, "%s: tensor '%s' has unknown type id %u", path, shown(t->name).s, t->type);
     if (t->ne[0] % tr->block_size)
-        return hk_fail(c->err, "%s: tensor '%.*s' row of %lld is not a multiple of the %s block size %u", path,
-                       nl, t->name.ptr, (long long)t->ne[0], tr->name, tr->block_size);
+        return hk_fail(c->err, "%s: tensor '%s' row of %lld is not a multiple of the %s block size %u", path,
+                       shown(t->name).s, (long long)t->ne[0], tr->name, tr->block_size);
     /* Element count and byte size, refusing anything that overflows. */
     uint64_t nel = 1;
     for (int d = 0; d < MAX_DIMS; d++) {
         uint64_t ne = (uint64_t)t->ne[d];
         if (ne && nel > UINT64_MAX / ne)
-            return hk_fail(c->err, "%s: tensor '%.*s' has an element count that overflows", path, nl,
-                           t->name.ptr);
+            return hk_fail(c->err, "%s: tensor '%s' has an element count that overflows", path,
+                           shown(t->name).s);
         nel *= ne;
     }
     uint64_t blocks = nel / tr->block_size;
     if (blocks > UINT64_MAX / tr->type_size)
-        return hk_fail(c->err, "%s: tensor '%.*s' byte size overflows", path, nl, t->name.ptr);
+        return hk_fail(c->err, "%s: tensor '%s' byte size overflows", path, shown(t->name).s);
     t->nbytes = blocks * tr->type_size;
     return 0;
 }
@@ -327,7 +353,7 @@ static int parse(gguf_full *f, hk_error *err)
         if (parse_kv(&c, &g->kv[i], i))
             return -1;
         if (index_put(&f->keys, g->kv[i].key, (int64_t)i, kv_name, g) >= 0)
-            return hk_fail(err, "%s: duplicate key '%.*s'", g->path, (int)g->kv[i].key.len, g->kv[i].key.ptr);
+            return hk_fail(err, "%s: duplicate key '%s'", g->path, shown(g->kv[i].key).s);
     }
 
     g->alignment = HK_GGUF_DEFAULT_ALIGNMENT;
@@ -344,7 +370,7 @@ static int parse(gguf_full *f, hk_error *err)
         if (parse_tensor_info(&c, t, i))
             return -1;
         if (index_put(&f->tensors, t->name, (int64_t)i, tensor_name, g) >= 0)
-            return hk_fail(err, "%s: duplicate tensor name '%.*s'", g->path, (int)t->name.len, t->name.ptr);
+            return hk_fail(err, "%s: duplicate tensor name '%s'", g->path, shown(t->name).s);
     }
 
     uint64_t data = (c.pos + g->alignment - 1) / g->alignment * g->alignment;
@@ -353,12 +379,11 @@ static int parse(gguf_full *f, hk_error *err)
     g->data_offset = data;
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         hk_gguf_tensor *t = &g->tensors[i];
-        int nl = (int)(t->name.len > 200 ? 200 : t->name.len);
         if (t->offset % g->alignment)
-            return hk_fail(err, "%s: tensor '%.*s' data offset %llu is not aligned to %u", g->path, nl,
-                           t->name.ptr, (unsigned long long)t->offset, g->alignment);
+            return hk_fail(err, "%s: tensor '%s' data offset %llu is not aligned to %u", g->path,
+                           shown(t->name).s, (unsigned long long)t->offset, g->alignment);
         if (t->offset > g->size - data || t->nbytes > g->size - data - t->offset)
-            return hk_fail(err, "%s: tensor '%.*s' ends past end of file", g->path, nl, t->name.ptr);
+            return hk_fail(err, "%s: tensor '%s' ends past end of file", g->path, shown(t->name).s);
         t->data = g->base + data + t->offset;
     }
     return 0;
@@ -556,6 +581,10 @@ int64_t hk_gguf_arr_int(const hk_gguf_kv *kv, uint64_t i)
         float f;
         if (kv->arr_type == HK_GGUF_FLOAT32) {
             memcpy(&f, kv->data + i * 4, 4);
+            /* NaN and floats outside int64_t have no integer value, and
+             * converting them is undefined behaviour (found by fuzzing) */
+            if (!(f >= -0x1p63f && f < 0x1p63f))
+                return 0;
             return (int64_t)f;
         }
         return 0;

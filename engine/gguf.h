@@ -101,12 +101,21 @@ hk_str hk_gguf_arr_str(const hk_gguf_kv *kv, uint64_t i);
 size_t hk_gguf_type_size(hk_gguf_type t);
 const char *hk_gguf_type_name(hk_gguf_type t);
 
+/* `hark info`: version, alignment, every key with its type and value (arrays
+ * shortened to their first items, strings escaped and shortened), the tensor
+ * table and totals.  Returns 0, or -1 if writing to out failed. */
+int hk_gguf_print_info(const hk_gguf *g, FILE *out);
+
 
 /* ---- writer ----
  * Collects key/values and tensor infos, then writes the file in one pass:
  * header, kvs, tensor infos, padding, data.  Writes to "<path>.tmp" and
  * renames, so a failed write never leaves a half file under the real name. */
 typedef struct hk_gguf_writer hk_gguf_writer;
+/* A failed add (duplicate key or tensor name, bad type or shape, no memory)
+ * returns -1 and makes write() fail with its reason.  The data alignment is
+ * general.alignment (UINT32) if the caller added that key, else the value
+ * given to set_alignment (the key is then written last), else 32. */
 
 /* Fills dst (nbytes long) with the data of tensor number idx when the tensor
  * was added without data; returns 0 or -1 (after filling err). */
