@@ -1,0 +1,132 @@
+/* Run-time choice of row kernels.  One table per level is built on first use
+ * (scalar members, overwritten by each SIMD file the CPU can run), so every
+ * level stays callable for tests while the engine uses the best one. */
+#include "kernels.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cpu_features.h"
+
+static hk_quant_ops tables[HK_CPU_LEVEL_COUNT][HK_TYPE_COUNT];
+static const char *names[HK_CPU_LEVEL_COUNT][HK_TYPE_COUNT];
+static bool supported[HK_CPU_LEVEL_COUNT];
+static hk_cpu_level active = HK_CPU_SCALAR;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static const char *const level_names[HK_CPU_LEVEL_COUNT] = {
+    [HK_CPU_SCALAR] = "scalar",
+    [HK_CPU_AVX2] = "avx2",
+    [HK_CPU_AVX512] = "avx512",
+    [HK_CPU_NEON] = "neon",
+};
+
+const char *hk_cpu_level_name(hk_cpu_level l)
+{
+    return (unsigned)l < HK_CPU_LEVEL_COUNT ? level_names[l] : "unknown";
+}
+
+static void fill_scalar(hk_cpu_level l)
+{
+    for (int t = 0; t < HK_TYPE_COUNT; t++) {
+        const hk_quant_ops *o = hk_quant_ops_of((hk_type)t);
+        if (o)
+            tables[l][t] = *o;
+        names[l][t] = "scalar";
+    }
+}
+
+static void init_tables(void)
+{
+    const hk_cpu_features *f = hk_cpu_features_get();
+    (void)f;
+    fill_scalar(HK_CPU_SCALAR);
+    supported[HK_CPU_SCALAR] = true;
+#if defined(__x86_64__) || defined(__i386__)
+    if (f->avx2 && f->fma && f->f16c) {
+        fill_scalar(HK_CPU_AVX2);
+        hk_cpu_fill_avx2(tables[HK_CPU_AVX2], names[HK_CPU_AVX2]);
+        supported[HK_CPU_AVX2] = true;
+        if (f->avx512f && f->avx512bw && f->avx512vl) {
+            /* AVX-512 builds on the AVX2 table: types without a 512-bit
+             * kernel keep the 256-bit one */
+            fill_scalar(HK_CPU_AVX512);
+            hk_cpu_fill_avx2(tables[HK_CPU_AVX512], names[HK_CPU_AVX512]);
+            hk_cpu_fill_avx512(tables[HK_CPU_AVX512], names[HK_CPU_AVX512], f);
+            supported[HK_CPU_AVX512] = true;
+        }
+    }
+#elif defined(__aarch64__)
+    if (f->neon) {
+        fill_scalar(HK_CPU_NEON);
+        hk_cpu_fill_neon(tables[HK_CPU_NEON], names[HK_CPU_NEON], f);
+        supported[HK_CPU_NEON] = true;
+    }
+#endif
+    for (int l = 0; l < HK_CPU_LEVEL_COUNT; l++)
+        if (supported[l])
+            active = (hk_cpu_level)l;
+
+    const char *want = getenv("HARK_CPU");
+    if (want && *want) {
+        int cap = -1;
+        for (int l = 0; l < HK_CPU_LEVEL_COUNT; l++)
+            if (strcasecmp(want, level_names[l]) == 0)
+                cap = l;
+        if (cap < 0) {
+            fprintf(stderr, "hark: HARK_CPU=%s is not one of scalar, avx2, avx512, neon; ignored\n", want);
+        } else {
+            /* the highest supported level not above the cap; the scalar
+             * level is always there */
+            for (int l = cap; l >= 0; l--)
+                if (supported[l]) {
+                    active = (hk_cpu_level)l;
+                    break;
+                }
+        }
+    }
+}
+
+static void ensure_init(void)
+{
+    pthread_once(&init_once, init_tables);
+}
+
+hk_cpu_level hk_cpu_level_active(void)
+{
+    ensure_init();
+    return active;
+}
+
+bool hk_cpu_level_supported(hk_cpu_level l)
+{
+    ensure_init();
+    return (unsigned)l < HK_CPU_LEVEL_COUNT && supported[l];
+}
+
+const hk_quant_ops *hk_quant_ops_level(hk_type t, hk_cpu_level l)
+{
+    if (!hk_cpu_level_supported(l) || hk_quant_ops_of(t) == NULL)
+        return NULL;
+    return &tables[l][t];
+}
+
+const hk_quant_ops *hk_quant_ops_best(hk_type t)
+{
+    return hk_quant_ops_level(t, hk_cpu_level_active());
+}
+
+const char *hk_cpu_kernel_name_level(hk_type t, hk_cpu_level l)
+{
+    if (!hk_quant_ops_level(t, l))
+        return "none";
+    return names[l][t];
+}
+
+const char *hk_cpu_kernel_name(hk_type t)
+{
+    return hk_cpu_kernel_name_level(t, hk_cpu_level_active());
+}

@@ -1,0 +1,58 @@
+/* Row kernels chosen at run time by CPU features.
+ *
+ * hk_quant_ops_best(t) is the drop-in replacement for hk_quant_ops_of(t)
+ * (engine/quant.h) in hot loops: same members, same contracts, each member
+ * the fastest implementation this CPU supports, else the scalar one.
+ *
+ *   - vec_dot: integer sums inside a block are exactly the scalar ones; only
+ *     the order of the float accumulation across blocks differs, so results
+ *     agree with the scalar code to a few float ulps of sum |terms|.
+ *   - act_from_float (Q8_0, Q8_1): at the SIMD levels, x86 llama.cpp's
+ *     quantize_row_q8_0/q8_1 (scale 127/amax, round half to even), which is
+ *     what produced the goldens; the scalar level keeps ggml's generic code.
+ *     Q8_K, F16, BF16: bit-exact with the scalar functions.
+ *   - to_float: bit-exact with the scalar functions.
+ *
+ * HARK_CPU=scalar|avx2|avx512|neon in the environment caps the level (for
+ * tests and benchmarks); a level the CPU lacks is never used. */
+#ifndef HK_KERNELS_H
+#define HK_KERNELS_H
+
+#include "quant.h"
+
+typedef enum hk_cpu_level {
+    HK_CPU_SCALAR = 0,
+    HK_CPU_AVX2,   /* AVX2 + FMA + F16C */
+    HK_CPU_AVX512, /* AVX2 level + AVX-512 F/BW/VL; VNNI and BF16 used when present */
+    HK_CPU_NEON,   /* arm64 Advanced SIMD; dotprod used when present */
+    HK_CPU_LEVEL_COUNT
+} hk_cpu_level;
+
+/* Fastest row functions for t; NULL where hk_quant_ops_of(t) is NULL. */
+const hk_quant_ops *hk_quant_ops_best(hk_type t);
+
+/* Which implementation hk_quant_ops_best(t)->vec_dot is ("avx512-vnni",
+ * "avx2", "scalar", ...; for types without a dot product, the to_float one). */
+const char *hk_cpu_kernel_name(hk_type t);
+
+/* The level hk_quant_ops_best uses: the best supported one, capped by HARK_CPU. */
+hk_cpu_level hk_cpu_level_active(void);
+const char *hk_cpu_level_name(hk_cpu_level l);
+
+/* For tests and benchmarks: whether this build and CPU can run level l, and
+ * the table of that level (NULL if it cannot, or t has no scalar ops). */
+bool hk_cpu_level_supported(hk_cpu_level l);
+const hk_quant_ops *hk_quant_ops_level(hk_type t, hk_cpu_level l);
+const char *hk_cpu_kernel_name_level(hk_type t, hk_cpu_level l);
+
+/* Internal: each SIMD file overwrites the members it implements in a table
+ * that starts as a copy of the scalar one, and names its vec_dot kernels.
+ * Called only when the CPU has the level's features. */
+typedef struct hk_cpu_features hk_cpu_features;
+void hk_cpu_fill_avx2(hk_quant_ops ops[HK_TYPE_COUNT], const char *names[HK_TYPE_COUNT]);
+void hk_cpu_fill_avx512(hk_quant_ops ops[HK_TYPE_COUNT], const char *names[HK_TYPE_COUNT],
+                        const hk_cpu_features *f);
+void hk_cpu_fill_neon(hk_quant_ops ops[HK_TYPE_COUNT], const char *names[HK_TYPE_COUNT],
+                      const hk_cpu_features *f);
+
+#endif

@@ -1,0 +1,466 @@
+/* SIMD row kernels (engine/cpu) against the scalar ones (engine/quant*.c).
+ *
+ * For every weight type and every kernel level this CPU can run (forced
+ * through hk_quant_ops_level, not only the best one):
+ *
+ * 1. vec_dot on random weights quantized by the scalar reference code and
+ *    random activations quantized by the scalar act code: one block, odd
+ *    block counts, rows of 4096 and 11008.  The integer sums inside a block
+ *    are exact in both implementations, so the two results differ only by
+ *    float rounding in the per-block products and the accumulation across
+ *    blocks.  Recursive summation of N terms t_k in float errs by at most
+ *    (N-1)u sum|t_k| (u = 2^-24, Higham, ch. 4), each term's product chain
+ *    adds a few u|t_k|, and a lane-wise SIMD sum is N/lanes-term recursive
+ *    sums plus a log-depth reduction.  Both sides together therefore stay
+ *    within 2u(N + 16) sum|t_k|, where N is the number of blocks (quantized
+ *    types: the scalar code keeps one running sum) or n/8 (float types: the
+ *    scalar code sums in double, the SIMD code in >= 8 float lanes).
+ *    sum|t_k| is bounded by sum_i (|w_i| + 2R) |a_i| over the dequantized
+ *    rows: R = 0 for symmetric formats (every term is a sum of w_i a_i); for
+ *    formats with a minimum (Q4_1, Q5_1, Q2_K, Q4_K, Q5_K), where the block
+ *    splits into a scale part and a min part that may cancel, each part is
+ *    at most (|w_i| + R)|a_i| with R the block's largest |w_i| (the
+ *    reference quantizers put the block minimum on quant 0).
+ * 2. act_from_float: Q8_0/Q8_1 at the SIMD levels bit-exact with a scalar
+ *    transcription of x86 llama.cpp's quantize_row_q8_0/q8_1 (scale 127/amax,
+ *    round half to even), including exact ties where that differs from the
+ *    generic code; Q8_K, F16 and BF16 bit-exact with the scalar functions.
+ * 3. to_float bit-exact with the scalar dequantizers (reference-quantized
+ *    rows and random bytes; every F16 and BF16 bit pattern).
+ * 4. HARK_CPU=scalar caps the active level; the AVX-512 table a CPU without
+ *    VNNI and BF16 would get is tested too, where this CPU has AVX-512.
+ *
+ * `test_simd --bench` instead times a 4096 x 4096 matrix-vector product row
+ * by row per type and level and prints GB/s of weight bytes (not a test). */
+#include "check.h"
+#include "cpu/cpu_features.h"
+#include "cpu/kernels.h"
+#include "quant.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const hk_type weight_types[] = {
+    HK_TYPE_F32, HK_TYPE_F16, HK_TYPE_BF16, HK_TYPE_Q8_0, HK_TYPE_Q4_0, HK_TYPE_Q4_1, HK_TYPE_Q5_0,
+    HK_TYPE_Q5_1, HK_TYPE_Q2_K, HK_TYPE_Q3_K, HK_TYPE_Q4_K, HK_TYPE_Q5_K, HK_TYPE_Q6_K,
+};
+#define N_WEIGHT_TYPES (sizeof weight_types / sizeof weight_types[0])
+
+/* ---------------------------------------------------------------- random data */
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static uint64_t rng_u64(void)
+{
+    /* splitmix64: fast, and good enough to make test data */
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static float rng_uniform(void)
+{
+    return (float)((rng_u64() >> 40) * (1.0 / 16777216.0));
+}
+
+static float rng_normal(void)
+{
+    const float u1 = rng_uniform() + 1e-7f, u2 = rng_uniform();
+    return sqrtf(-2.0f * logf(u1)) * cosf(6.2831853f * u2);
+}
+
+/* Rows of a few shapes: plain normal, scaled with outliers, one-sided. */
+static void fill_row(float *x, int64_t n, int kind)
+{
+    for (int64_t i = 0; i < n; i++) {
+        switch (kind % 3) {
+        case 0: x[i] = rng_normal(); break;
+        case 1: x[i] = 0.02f * rng_normal() * ((rng_u64() & 63) == 0 ? 30.0f : 1.0f); break;
+        default: x[i] = 0.5f + rng_uniform(); break;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static size_t row_bytes(hk_type t, int64_t n)
+{
+    return hk_row_size(t, n);
+}
+
+static bool has_min(hk_type t)
+{
+    return t == HK_TYPE_Q4_1 || t == HK_TYPE_Q5_1 || t == HK_TYPE_Q2_K || t == HK_TYPE_Q4_K || t == HK_TYPE_Q5_K;
+}
+
+static bool is_float_type(hk_type t)
+{
+    return t == HK_TYPE_F32 || t == HK_TYPE_F16 || t == HK_TYPE_BF16;
+}
+
+/* Bound on |simd - scalar| derived in the header comment. */
+static double dot_tolerance(hk_type t, int64_t n, const float *w, const float *a)
+{
+    const int64_t bs = hk_type_traits_of(t)->block_size;
+    double mag = 0;
+    for (int64_t b = 0; b < n; b += bs) {
+        double r = 0;
+        if (has_min(t))
+            for (int64_t i = b; i < b + bs; i++)
+                r = fmax(r, fabs(w[i]));
+        for (int64_t i = b; i < b + bs; i++)
+            mag += (fabs(w[i]) + 2 * r) * fabs(a[i]);
+    }
+    const double terms = is_float_type(t) ? (double)n / 8 : (double)(n / bs);
+    return 2.0 * ldexp(1.0, -24) * (terms + 16) * mag;
+}
+
+/* ---------------------------------------------------------------- 1. vec_dot */
+
+static void test_vec_dot(const char *label, const hk_quant_ops *simd, hk_type t)
+{
+    const hk_quant_ops *ref = hk_quant_ops_of(t);
+    const hk_type vt = hk_type_traits_of(t)->vec_dot_type;
+    const hk_quant_ops *act = hk_quant_ops_of(vt);
+    const int64_t bs = hk_type_traits_of(t)->block_size;
+    int64_t sizes[8];
+    int ns = 0;
+    if (bs == 1) {
+        const int64_t fs[] = {1, 7, 31, 33, 100, 257, 4096, 11008};
+        for (int k = 0; k < 8; k++)
+            sizes[ns++] = fs[k];
+    } else {
+        const int64_t blocks[] = {1, 3, 7, 13};
+        for (int k = 0; k < 4; k++)
+            sizes[ns++] = blocks[k] * bs;
+        sizes[ns++] = 4096;
+        sizes[ns++] = 11008;
+    }
+    for (int s = 0; s < ns; s++) {
+        const int64_t n = sizes[s];
+        if (n % bs)
+            continue;
+        float *wf = malloc(sizeof(float) * n), *af = malloc(sizeof(float) * n);
+        float *wd = malloc(sizeof(float) * n), *ad = malloc(sizeof(float) * n);
+        void *wq = malloc(row_bytes(t, n)), *aq = malloc(row_bytes(vt, n));
+        for (int kind = 0; kind < 3; kind++) {
+            fill_row(wf, n, kind);
+            fill_row(af, n, kind + 1);
+            ref->from_float(wf, wq, n);
+            act->act_from_float(af, aq, n);
+            ref->to_float(wq, wd, n);
+            act->to_float(aq, ad, n);
+            const double want = ref->vec_dot(n, wq, aq);
+            const double got = simd->vec_dot(n, wq, aq);
+            const double tol = dot_tolerance(t, n, wd, ad);
+            CHECK(fabs(got - want) <= tol, "%s %s n=%lld kind %d: simd %.9g scalar %.9g diff %.3g > tol %.3g",
+                  label, hk_type_name(t), (long long)n, kind, got, want, fabs(got - want), tol);
+        }
+        free(wf), free(af), free(wd), free(ad), free(wq), free(aq);
+    }
+}
+
+/* ---------------------------------------------------------------- 2. activations */
+
+/* x86 llama.cpp's quantize_row_q8_0/q8_1 (AVX2/AVX-512 builds), element by
+ * element: amax over |x|, d = amax/127, multiplier 127/amax, rintf (round
+ * half to even in the default mode). */
+static void x86_q8_block(const float *x, int8_t *q, float *d_out)
+{
+    float amax = 0;
+    for (int j = 0; j < 32; j++)
+        if (fabsf(x[j]) > amax)
+            amax = fabsf(x[j]);
+    const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+    for (int j = 0; j < 32; j++)
+        q[j] = (int8_t)(int)rintf(x[j] * id);
+    *d_out = amax / 127.f;
+}
+
+static void x86_quantize_q8_0(const float *x, void *dst, int64_t n)
+{
+    hk_block_q8_0 *y = dst;
+    for (int64_t i = 0; i < n / 32; i++) {
+        float d;
+        x86_q8_block(x + 32 * i, y[i].qs, &d);
+        y[i].d = hk_f32_to_f16(d);
+    }
+}
+
+static void x86_quantize_q8_1(const float *x, void *dst, int64_t n)
+{
+    hk_block_q8_1 *y = dst;
+    for (int64_t i = 0; i < n / 32; i++) {
+        float d;
+        x86_q8_block(x + 32 * i, y[i].qs, &d);
+        int sum = 0;
+        for (int j = 0; j < 32; j++)
+            sum += y[i].qs[j];
+        y[i].d = hk_f32_to_f16(d);
+        y[i].s = hk_f32_to_f16(d * (float)sum);
+    }
+}
+
+/* Rows that exercise the edges: random, an all-zero block, exact ties after
+ * scaling (amax 127 makes the multiplier 1, so 2.5 must become 2 and -3.5
+ * -4), equal maxima of opposite sign (Q8_K takes the first one's sign),
+ * tiny and huge magnitudes. */
+static void fill_act_edges(float *x, int64_t n, int kind)
+{
+    fill_row(x, n, kind);
+    if (kind != 2 || n < 512)
+        return;
+    memset(x, 0, 32 * sizeof(float));
+    x[32] = 127.0f;
+    for (int j = 33; j < 64; j++)
+        x[j] = (float)(j - 48) + 0.5f;
+    x[256] = -1000.0f, x[300] = 1000.0f;
+    x[64] = 1e-30f, x[96] = 3e30f;
+}
+
+static void test_act(hk_cpu_level lvl)
+{
+    const int64_t sizes[] = {256, 768, 4096, 11008};
+    for (int s = 0; s < 4; s++) {
+        const int64_t n = sizes[s];
+        float *x = malloc(sizeof(float) * n);
+        uint8_t *want = malloc(hk_row_size(HK_TYPE_F32, n)), *got = malloc(hk_row_size(HK_TYPE_F32, n));
+        for (int kind = 0; kind < 3; kind++) {
+            fill_act_edges(x, n, kind);
+            const hk_type types[] = {HK_TYPE_Q8_0, HK_TYPE_Q8_1, HK_TYPE_Q8_K, HK_TYPE_F16, HK_TYPE_BF16, HK_TYPE_F32};
+            for (int k = 0; k < 6; k++) {
+                const hk_type t = types[k];
+                const size_t bytes = hk_row_size(t, n);
+                if (!bytes)
+                    continue;
+                if (lvl != HK_CPU_SCALAR && t == HK_TYPE_Q8_0)
+                    x86_quantize_q8_0(x, want, n);
+                else if (lvl != HK_CPU_SCALAR && t == HK_TYPE_Q8_1)
+                    x86_quantize_q8_1(x, want, n);
+                else
+                    hk_quant_ops_of(t)->act_from_float(x, want, n);
+                memset(got, 0xAB, bytes);
+                hk_quant_ops_level(t, lvl)->act_from_float(x, got, n);
+                if (lvl != HK_CPU_SCALAR && t == HK_TYPE_Q8_0 && kind == 2 && n >= 512) {
+                    /* the tie block must tell x86 rounding from the generic
+                     * code, or this test could not see the difference */
+                    hk_block_q8_0 generic[2];
+                    hk_quantize_row_q8_0_ref(x + 32, generic, 32);
+                    CHECK(memcmp(generic, want + sizeof(hk_block_q8_0), sizeof(hk_block_q8_0)) != 0,
+                          "tie block quantizes the same both ways");
+                }
+                size_t at = 0;
+                while (at < bytes && want[at] == got[at])
+                    at++;
+                CHECK(at == bytes, "%s act %s n=%lld kind %d: first differing byte %zu of %zu",
+                      hk_cpu_level_name(lvl), hk_type_name(t), (long long)n, kind, at, bytes);
+            }
+        }
+        free(x), free(want), free(got);
+    }
+    /* F16/BF16 special values: subnormals, overflow, infinities, NaN
+     * (which must stay NaN; the scalar code quiets it, F16C keeps the payload) */
+    const float special[16] = {0.0f, -0.0f, 1e-8f, -6e-5f, 65504.0f, 65520.0f, 1e6f, -1e6f,
+                               INFINITY, -INFINITY, 3.4e38f, 1e-40f, -1e-45f, 0.33333334f, 2049.0f, 1.0f / 3e4f};
+    for (int k = 0; k < 2; k++) {
+        const hk_type t = k ? HK_TYPE_BF16 : HK_TYPE_F16;
+        uint16_t want[16], got[16];
+        hk_quant_ops_of(t)->act_from_float(special, want, 16);
+        hk_quant_ops_level(t, lvl)->act_from_float(special, got, 16);
+        CHECK(memcmp(want, got, sizeof want) == 0, "%s act %s special values", hk_cpu_level_name(lvl),
+              hk_type_name(t));
+        const float nan_in[8] = {NAN, -NAN, 1, 2, 3, 4, 5, 6};
+        hk_quant_ops_level(t, lvl)->act_from_float(nan_in, got, 8);
+        const float back = k ? hk_bf16_to_f32(got[0]) : hk_f16_to_f32(got[0]);
+        CHECK(isnan(back), "%s act %s NaN stays NaN", hk_cpu_level_name(lvl), hk_type_name(t));
+    }
+}
+
+/* ---------------------------------------------------------------- 3. to_float */
+
+/* Byte offsets of the F16 scale fields, which must stay finite in random
+ * blocks (a NaN scale has no single bit pattern to agree on). */
+static int half_fields(hk_type t, int off[2])
+{
+    switch (t) {
+    case HK_TYPE_Q4_0: case HK_TYPE_Q5_0: case HK_TYPE_Q8_0: off[0] = 0; return 1;
+    case HK_TYPE_Q4_1: case HK_TYPE_Q5_1: case HK_TYPE_Q4_K: case HK_TYPE_Q5_K: off[0] = 0, off[1] = 2; return 2;
+    case HK_TYPE_Q2_K: off[0] = 80, off[1] = 82; return 2;
+    case HK_TYPE_Q3_K: off[0] = 108; return 1;
+    case HK_TYPE_Q6_K: off[0] = 208; return 1;
+    default: return 0;
+    }
+}
+
+static void test_to_float(hk_cpu_level lvl, hk_type t)
+{
+    const hk_quant_ops *ref = hk_quant_ops_of(t);
+    const hk_quant_ops *simd = hk_quant_ops_level(t, lvl);
+    if (simd->to_float == ref->to_float)
+        return;
+    if (t == HK_TYPE_F16 || t == HK_TYPE_BF16) {
+        uint16_t *h = malloc(sizeof(uint16_t) * 65536);
+        float *want = malloc(sizeof(float) * 65536), *got = malloc(sizeof(float) * 65536);
+        for (int i = 0; i < 65536; i++)
+            h[i] = (uint16_t)i;
+        ref->to_float(h, want, 65536);
+        simd->to_float(h, got, 65535); /* an odd count runs the tail too */
+        got[65535] = want[65535];
+        int bad = 0;
+        for (int i = 0; i < 65535; i++) {
+            if (isnan(want[i]) && isnan(got[i]))
+                continue; /* F16C quiets signalling NaNs; both are NaN */
+            bad += memcmp(&want[i], &got[i], sizeof(float)) != 0;
+        }
+        CHECK(bad == 0, "%s to_float %s: %d of 65535 bit patterns differ", hk_cpu_level_name(lvl), hk_type_name(t),
+              bad);
+        free(h), free(want), free(got);
+        return;
+    }
+    const int64_t bs = hk_type_traits_of(t)->block_size;
+    const size_t ts = hk_type_traits_of(t)->type_size;
+    const int64_t blocks[] = {1, 3, 16, 43};
+    for (int s = 0; s < 4; s++) {
+        const int64_t n = blocks[s] * bs;
+        float *x = malloc(sizeof(float) * n), *want = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n);
+        uint8_t *q = malloc(row_bytes(t, n));
+        for (int kind = 0; kind < 4; kind++) {
+            if (kind < 3) {
+                fill_row(x, n, kind);
+                ref->from_float(x, q, n);
+            } else {
+                int off[2];
+                const int nh = half_fields(t, off);
+                for (size_t i = 0; i < row_bytes(t, n); i++)
+                    q[i] = (uint8_t)rng_u64();
+                for (int64_t b = 0; b < blocks[s]; b++)
+                    for (int k = 0; k < nh; k++) {
+                        const uint16_t h = hk_f32_to_f16(rng_normal());
+                        memcpy(q + b * ts + off[k], &h, 2);
+                    }
+            }
+            ref->to_float(q, want, n);
+            simd->to_float(q, got, n);
+            CHECK(memcmp(want, got, sizeof(float) * n) == 0, "%s to_float %s n=%lld kind %d differs",
+                  hk_cpu_level_name(lvl), hk_type_name(t), (long long)n, kind);
+        }
+        free(x), free(want), free(got), free(q);
+    }
+}
+
+/* ---------------------------------------------------------------- bench */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int bench(void)
+{
+    enum { ROWS = 4096, COLS = 4096, DISTINCT = 64 };
+    printf("matvec %d x %d, one row at a time, GB/s of weight bytes (1 thread)\n", ROWS, COLS);
+    printf("%-6s", "type");
+    for (int l = 0; l < HK_CPU_LEVEL_COUNT; l++)
+        if (hk_cpu_level_supported((hk_cpu_level)l))
+            printf(" %22s", hk_cpu_level_name((hk_cpu_level)l));
+    printf("\n");
+    float *x = malloc(sizeof(float) * COLS * DISTINCT), *a = malloc(sizeof(float) * COLS);
+    float *out = malloc(sizeof(float) * ROWS);
+    fill_row(x, (int64_t)COLS * DISTINCT, 0);
+    fill_row(a, COLS, 0);
+    for (size_t k = 0; k < N_WEIGHT_TYPES; k++) {
+        const hk_type t = weight_types[k];
+        const hk_type vt = hk_type_traits_of(t)->vec_dot_type;
+        const size_t rb = row_bytes(t, COLS);
+        uint8_t *w = malloc(rb * ROWS);
+        /* quantizing 16M weights with the reference K-quant search would take
+         * longer than the benchmark; the timing does not depend on values */
+        for (int r = 0; r < DISTINCT; r++)
+            hk_quant_ops_of(t)->from_float(x + (size_t)r * COLS, w + rb * r, COLS);
+        for (int r = DISTINCT; r < ROWS; r++)
+            memcpy(w + rb * r, w + rb * (r % DISTINCT), rb);
+        void *aq = malloc(row_bytes(vt, COLS));
+        printf("%-6s", hk_type_name(t));
+        for (int l = 0; l < HK_CPU_LEVEL_COUNT; l++) {
+            if (!hk_cpu_level_supported((hk_cpu_level)l))
+                continue;
+            const hk_quant_ops *o = hk_quant_ops_level(t, (hk_cpu_level)l);
+            hk_quant_ops_level(vt, (hk_cpu_level)l)->act_from_float(a, aq, COLS);
+            int reps = 0;
+            const double t0 = now_s();
+            double t1;
+            do {
+                for (int r = 0; r < ROWS; r++)
+                    out[r] = o->vec_dot(COLS, w + rb * r, aq);
+                reps++;
+                t1 = now_s();
+            } while (t1 - t0 < 0.3);
+            char cell[64];
+            snprintf(cell, sizeof cell, "%.2f (%s)", (double)rb * ROWS * reps / (t1 - t0) * 1e-9,
+                     hk_cpu_kernel_name_level(t, (hk_cpu_level)l));
+            printf(" %22s", cell);
+            fflush(stdout);
+        }
+        printf("\n");
+        free(w), free(aq);
+    }
+    free(x), free(a), free(out);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- main */
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "--bench") == 0)
+        return bench();
+
+    /* Before anything reads the tables: the cap must win over the best level. */
+    setenv("HARK_CPU", "scalar", 1);
+    CHECK(hk_cpu_level_active() == HK_CPU_SCALAR, "HARK_CPU=scalar: active level %s",
+          hk_cpu_level_name(hk_cpu_level_active()));
+    CHECK(hk_quant_ops_best(HK_TYPE_Q4_K) == hk_quant_ops_level(HK_TYPE_Q4_K, HK_CPU_SCALAR),
+          "HARK_CPU=scalar: best table is the scalar one");
+    CHECK(hk_quant_ops_best(HK_TYPE_I32) == NULL, "no ops for a type without scalar ops");
+
+    for (int l = 0; l < HK_CPU_LEVEL_COUNT; l++) {
+        const hk_cpu_level lvl = (hk_cpu_level)l;
+        if (!hk_cpu_level_supported(lvl))
+            continue;
+        printf("level %s:", hk_cpu_level_name(lvl));
+        for (size_t k = 0; k < N_WEIGHT_TYPES; k++)
+            printf(" %s=%s", hk_type_name(weight_types[k]), hk_cpu_kernel_name_level(weight_types[k], lvl));
+        printf("\n");
+        for (size_t k = 0; k < N_WEIGHT_TYPES; k++) {
+            test_vec_dot(hk_cpu_level_name(lvl), hk_quant_ops_level(weight_types[k], lvl), weight_types[k]);
+            test_to_float(lvl, weight_types[k]);
+        }
+        test_act(lvl);
+    }
+#if defined(__x86_64__) || defined(__i386__)
+    /* The AVX-512 level without VNNI and BF16 (Skylake-X), which this CPU
+     * may have but would otherwise never run: its table built as kernels.c
+     * does, with those two features masked off. */
+    if (hk_cpu_level_supported(HK_CPU_AVX512)) {
+        static hk_quant_ops ops[HK_TYPE_COUNT];
+        static const char *names[HK_TYPE_COUNT];
+        for (int t = 0; t < HK_TYPE_COUNT; t++)
+            if (hk_quant_ops_of((hk_type)t))
+                ops[t] = *hk_quant_ops_of((hk_type)t);
+        hk_cpu_features f = *hk_cpu_features_get();
+        f.avx512vnni = f.avx512bf16 = false;
+        hk_cpu_fill_avx2(ops, names);
+        hk_cpu_fill_avx512(ops, names, &f);
+        for (size_t k = 0; k < N_WEIGHT_TYPES; k++)
+            test_vec_dot("avx512 without VNNI/BF16", &ops[weight_types[k]], weight_types[k]);
+    }
+#endif
+    return hk_check_done("simd");
+}
