@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hark.h"
+#include "error.h"
 
 /* Print "hark: <msg>" on stderr; returns 1 (the exit status for failures). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

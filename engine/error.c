@@ -1,4 +1,4 @@
-#include "hark.h"
+#include "error.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "hark.h"
+#include "error.h"
 #include "types.h"
 
 #define HK_GGUF_DEFAULT_ALIGNMENT 32

@@ -1,30 +1,29 @@
-/* hark — public engine API.
+/* hark — the engine's public API, in one include.
  *
- * A model file is mmapped and never copied; an hk_model is immutable once
- * loaded and may be shared by threads.  An hk_session is one conversation:
- * KV cache, position, history.  Every fallible call returns a status (0 on
- * success, -1 on failure) or NULL and fills an hk_error with one line the
- * user can read, naming the file and the problem. */
+ * Layers, from files up to text:
+ *   gguf.h      GGUF files: strictly validated mmap reader, atomic writer
+ *   types.h     tensor element types (ggml's ids), quant.h their formats
+ *   model.h     hk_model: a file's weights, mmapped and never copied, immutable
+ *               and shareable across threads; hk_session: one conversation's KV
+ *               cache and position, batched decode, logits
+ *   tokenizer.h SentencePiece and byte-level BPE from GGUF metadata
+ *   sampler.h   the sampling chain; chat.h chat templates
+ *   generate.h  text in, streamed text out: prompts, generation, chat turns
+ *   quantize.h  llama-quantize-compatible file quantization
+ * Every fallible call returns a status (0 / -1) or NULL and fills an hk_error
+ * (error.h) with one line naming the file and the problem; bad input never
+ * aborts the process. */
 #ifndef HARK_H
 #define HARK_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "error.h"
+#include "types.h"
+#include "gguf.h"
+#include "model.h"
+#include "tokenizer.h"
+#include "sampler.h"
+#include "chat.h"
+#include "generate.h"
+#include "quantize.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-typedef struct hk_error {
-    char msg[512]; /* "model.gguf: tensor 'x' ends past end of file" */
-} hk_error;
-
-/* Fill err (may be NULL) with a printf-style message; always returns -1 so
- * error paths can `return hk_fail(err, ...)`. */
-int hk_fail(hk_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-#ifdef __cplusplus
-}
-#endif
 #endif

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "gguf.h"
-#include "hark.h"
+#include "error.h"
 #include "tokenizer.h"
 #include "types.h"
 

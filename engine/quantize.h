@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "hark.h"
+#include "error.h"
 #include "types.h"
 
 /* llama.cpp's llama_ftype numbers (what general.file_type holds). */

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "gguf.h"
-#include "hark.h"
+#include "error.h"
 
 typedef struct hk_tokenizer hk_tokenizer;
 
