@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "generate.h"
+#include "hark.h" /* the public API in one include */
 
 typedef struct collected {
     char text[8192];
