@@ -108,10 +108,7 @@ void hk_forward(hk_session *s, const int32_t *tokens, int n, int32_t pos0, int o
             {&l->w_up, s->up, F, NULL},
         };
         hk_op_matmul(be, rows, xn, E, gu, 2);
-        if (m->ffn_act == HK_FFN_GELU)
-            hk_op_gelu_mul(s->gate, F, s->up, F, rows, F);
-        else
-            hk_op_silu_mul(s->gate, F, s->up, F, rows, F);
+        hk_op_ffn_act(be, m->ffn_act == HK_FFN_GELU, s->gate, F, s->up, F, rows, F);
         const hk_matmul_out down = {&l->w_down, tmp, E, NULL};
         hk_op_matmul(be, rows, s->gate, F, &down, 1);
         if (l->post_ffw_norm)

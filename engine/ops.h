@@ -59,7 +59,10 @@ typedef struct hk_backend hk_backend;
 
 /* Work memory for the operations, sized for inputs of at most max_in
  * elements per row, max_rows rows per matmul, attention over at most n_ctx
- * keys with heads of up to max_head_dim, and RoPE over up to max_rot dims. */
+ * keys with heads of up to max_head_dim, and RoPE over up to max_rot dims.
+ * The backend computes with the CPU level active now (hk_cpu_level_active:
+ * the best one, or the scalar reference under HARK_CPU=scalar) for its
+ * whole life. */
 hk_backend *hk_backend_new(hk_pool *pool, hk_matmul_mode mode, int64_t max_in, int max_rows, int32_t n_ctx,
                            int max_head_dim, int max_rot);
 void hk_backend_free(hk_backend *b);
@@ -99,6 +102,9 @@ void hk_op_softcap(float *y, int64_t ldy, int n_tok, int64_t n, float c);
 /* g = silu(g) * u  and  g = gelu(g) * u (ggml's F16-table GELU). */
 void hk_op_silu_mul(float *g, int64_t ldg, const float *u, int64_t ldu, int n_tok, int64_t n);
 void hk_op_gelu_mul(float *g, int64_t ldg, const float *u, int64_t ldu, int n_tok, int64_t n);
+/* One of those two on the backend's threads (columns split; the same
+ * numbers): an exp or tanh per element of n_ff is worth two cores. */
+void hk_op_ffn_act(hk_backend *b, bool gelu, float *g, int64_t ldg, const float *u, int64_t ldu, int n_tok, int64_t n);
 /* Row `row` of w, dequantized: an embedding lookup. */
 void hk_op_get_row(const hk_weight *w, int64_t row, float *y);
 

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 
 #include "check.h"
+#include "cpu/kernels.h"
 #include "model.h"
 #include "model_impl.h"
 
@@ -64,12 +65,43 @@ static char path_buf[4096];
 /* LLAMACPP-mode comparisons (1 thread): all, over the target, bit-level. */
 static int n_cmp, n_over, n_bitlevel;
 
+/* The whole suite runs twice: at the scalar level (the reference; every
+ * policy above applies as stated) and at the best SIMD level the CPU has,
+ * which is what users run.  The SIMD kernels keep every rounding llama.cpp
+ * does (activation quantization with x86 llama.cpp's own function, Q and P
+ * to F16, ggml's exp) but not the scalar code's copies of its float
+ * summation orders (block sums accumulated in 8 float lanes, attention dot
+ * products in 8 lanes), so one-ulp differences flip more int8/F16
+ * roundings.  Measured on AVX-512 (VNNI, BF16), 79 comparisons:
+ *   scalar: 39 bit-level, 16 over 0.3%, largest 2.2e-2 (gemma2-Q8_0 kvf16)
+ *   SIMD:   28 bit-level, 27 over 0.3%, largest 1.2e-2 (gemma2-Q4_0 rows);
+ *           of the 39 bit-level at scalar, 27 stay within 0.3%, 12 flip to
+ *           3.2e-3 .. 1.2e-2 (as llama.cpp's batch vs one-token paths do);
+ *   AVX2 (HARK_CPU=avx2): 27 bit-level, 27 over 0.3%, largest 1.2e-2.
+ * So with SIMD: the same FLIP_CEIL on every comparison (and REL_TOL_EXACT on
+ * the EXACT mode: summation order only), and at least MIN_BITLEVEL_SIMD of
+ * them bit-level.  That still catches a systematic error: a first SIMD
+ * attention without P's F16 rounding (and with libm's exp) left 14 of 79
+ * bit-level and moved every kvf16 file by 1.2-1.5% (measured). */
+#define MIN_BITLEVEL_SIMD 0.3
+#define MAX_CMP 512
+static bool simd_pass;
+static double scalar_rel[MAX_CMP];
+static int n_cmp_scalar, n_bitlevel_scalar;
+static int n_kept; /* SIMD: bit-level at the scalar level and within REL_TOL (reported) */
+
 /* Checks a LLAMACPP-mode relative rms against the policy above. */
 static void check_flip(double rel, const char *what, const char *name, const char *label, int threads)
 {
     CHECK(rel <= FLIP_CEIL, "%s %s %s (%d threads): rel rms %.3g > %g", name, label, what, threads, rel, FLIP_CEIL);
     if (threads != 1)
         return;
+    if (n_cmp < MAX_CMP) {
+        if (!simd_pass)
+            scalar_rel[n_cmp] = rel;
+        else if (n_cmp < n_cmp_scalar && scalar_rel[n_cmp] <= BITLEVEL)
+            n_kept += rel <= REL_TOL;
+    }
     n_cmp++;
     n_over += rel > REL_TOL;
     n_bitlevel += rel <= BITLEVEL;
@@ -427,8 +459,28 @@ static void parity_all(void)
     }
     printf("llama.cpp-mode comparisons: %d, bit-level (<= %g) %d, over the %g target %d\n", n_cmp, BITLEVEL,
            n_bitlevel, REL_TOL, n_over);
-    CHECK(n_bitlevel >= MIN_BITLEVEL * n_cmp, "only %d of %d llama.cpp-mode comparisons agree to the bit level",
-          n_bitlevel, n_cmp);
+    if (!simd_pass) {
+        CHECK(n_bitlevel >= MIN_BITLEVEL * n_cmp, "only %d of %d llama.cpp-mode comparisons agree to the bit level",
+              n_bitlevel, n_cmp);
+        n_cmp_scalar = n_cmp;
+        n_bitlevel_scalar = n_bitlevel;
+    } else {
+        printf("of the %d bit-level at the scalar level, %d within the %g target\n", n_bitlevel_scalar, n_kept,
+               REL_TOL);
+        CHECK(n_cmp == n_cmp_scalar, "%d comparisons with SIMD, %d at the scalar level", n_cmp, n_cmp_scalar);
+        CHECK(n_bitlevel >= MIN_BITLEVEL_SIMD * n_cmp,
+              "only %d of %d llama.cpp-mode comparisons agree to the bit level with SIMD", n_bitlevel, n_cmp);
+    }
+}
+
+/* parity_all at one CPU level, with fresh counters. */
+static void parity_at(hk_cpu_level level)
+{
+    hk_cpu_level_set(level);
+    simd_pass = level != HK_CPU_SCALAR;
+    n_cmp = n_over = n_bitlevel = n_kept = 0;
+    printf("\n== CPU level %s ==\n", hk_cpu_level_name(hk_cpu_level_active()));
+    parity_all();
 }
 
 static hk_model *load_stories(void)
@@ -597,8 +649,12 @@ static void load_errors(void)
 
 int main(void)
 {
+    /* HARK_CPU caps the best level as it does for the engine */
+    const hk_cpu_level best = hk_cpu_level_active();
     load_errors();
-    parity_all();
+    parity_at(HK_CPU_SCALAR);
+    if (best != HK_CPU_SCALAR)
+        parity_at(best);
     context_full();
     context_shift();
     return hk_check_done("parity");

@@ -35,7 +35,9 @@
 #include "check.h"
 #include "cpu/cpu_features.h"
 #include "cpu/kernels.h"
+#include "ops.h"
 #include "quant.h"
+#include "threadpool.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -163,6 +165,169 @@ static void test_vec_dot(const char *label, const hk_quant_ops *simd, hk_type t)
         }
         free(wf), free(af), free(wd), free(ad), free(wq), free(aq);
     }
+}
+
+/* ---------------------------------------------------------------- 1b. vec_dot4 */
+
+/* The four-token kernels against the same level's vec_dot, bit for bit (the
+ * prompt path relies on batch and one-token results being the same), on
+ * sizes with and without a remainder of eight blocks and with the four
+ * activation rows at a stride larger than one row. */
+static void test_vec_dot4(hk_cpu_level lvl, hk_type t)
+{
+    const hk_vec_dot4_fn dot4 = hk_vec_dot4_level(t, lvl);
+    if (!dot4)
+        return;
+    const hk_quant_ops *ops = hk_quant_ops_level(t, lvl), *ref = hk_quant_ops_of(t);
+    const hk_type vt = hk_type_traits_of(t)->vec_dot_type;
+    const hk_quant_ops *act = hk_quant_ops_level(vt, lvl);
+    const int64_t bs = hk_type_traits_of(t)->block_size;
+    const int64_t blocks[] = {1, 3, 7, 8, 9, 13, 16, 28, 152};
+    for (size_t s = 0; s < sizeof blocks / sizeof blocks[0]; s++) {
+        const int64_t n = blocks[s] * bs;
+        const size_t stride = row_bytes(vt, n) + 2 * row_bytes(vt, bs);
+        float *wf = malloc(sizeof(float) * n), *af = malloc(sizeof(float) * n);
+        uint8_t *wq = malloc(row_bytes(t, n)), *aq = malloc(stride * 4);
+        for (int kind = 0; kind < 3; kind++) {
+            fill_row(wf, n, kind);
+            ref->from_float(wf, wq, n);
+            for (int c = 0; c < 4; c++) {
+                fill_row(af, n, kind + c);
+                act->act_from_float(af, aq + (size_t)c * stride, n);
+            }
+            float out[4];
+            dot4(n, wq, aq, stride, out);
+            for (int c = 0; c < 4; c++) {
+                const float want = ops->vec_dot(n, wq, aq + (size_t)c * stride);
+                CHECK(memcmp(&out[c], &want, sizeof want) == 0, "%s %s vec_dot4 n=%lld kind %d row %d: %.9g vs %.9g",
+                      hk_cpu_level_name(lvl), hk_type_name(t), (long long)n, kind, c, out[c], want);
+            }
+        }
+        free(wf), free(af), free(wq), free(aq);
+    }
+}
+
+/* ---------------------------------------------------------------- 5. backend ops */
+
+/* The SIMD path of the backend (engine/ops.c: tiles, four-token kernels,
+ * the F16 x float kernel, thread chunks, attention) against its scalar
+ * reference on random data, with token counts that leave remainders of the
+ * four-token step and row counts that leave partial tiles and chunks.
+ * Matmul: the same activation quantization, so only summation order
+ * differs (bound as for vec_dot, per element); and at the SIMD level a
+ * batch equals its tokens one at a time, bit for bit, with 1 and 2 threads. */
+static void test_backend_matmul(hk_cpu_level lvl, hk_matmul_mode mode)
+{
+    const hk_type types[] = {HK_TYPE_Q4_0, HK_TYPE_Q5_0, HK_TYPE_Q8_0, HK_TYPE_Q4_K, HK_TYPE_Q6_K, HK_TYPE_F16,
+                             HK_TYPE_BF16, HK_TYPE_F32};
+    const int64_t n_in = 512 + 256, n_out = 75;
+    const int n_tok = 9;
+    float *wf = malloc(sizeof(float) * (size_t)(n_in * n_out)), *x = malloc(sizeof(float) * (size_t)(n_in * n_tok));
+    float *want = malloc(sizeof(float) * (size_t)(n_out * n_tok)), *got = malloc(sizeof(float) * (size_t)(n_out * n_tok));
+    float *one = malloc(sizeof(float) * (size_t)n_out);
+    fill_row(wf, n_in * n_out, 0);
+    fill_row(x, n_in * n_tok, 1);
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        const hk_type t = types[k];
+        const size_t rb = row_bytes(t, n_in);
+        uint8_t *wq = malloc(rb * (size_t)n_out);
+        for (int64_t r = 0; r < n_out; r++) {
+            if (t == HK_TYPE_F32)
+                memcpy(wq + rb * (size_t)r, wf + r * n_in, rb);
+            else
+                hk_quantize_row_ref(t, wf + r * n_in, wq + rb * (size_t)r, n_in);
+        }
+        const hk_weight w = {t, wq, n_in, n_out, rb};
+        for (int nth = 1; nth <= 2; nth++) {
+            hk_pool *pool = hk_pool_new(nth);
+            hk_cpu_level_set(HK_CPU_SCALAR);
+            hk_backend *ref = hk_backend_new(pool, mode, n_in, n_tok, 16, 64, 64);
+            hk_cpu_level_set(lvl);
+            hk_backend *simd = hk_backend_new(pool, mode, n_in, n_tok, 16, 64, 64);
+            const hk_matmul_out o_ref = {&w, want, n_out, NULL}, o_simd = {&w, got, n_out, NULL};
+            hk_op_matmul(ref, n_tok, x, n_in, &o_ref, 1);
+            hk_op_matmul(simd, n_tok, x, n_in, &o_simd, 1);
+            double worst = 0, scale = 0;
+            for (int64_t i = 0; i < n_out * n_tok; i++) {
+                worst = fmax(worst, fabs((double)got[i] - want[i]));
+                scale = fmax(scale, fabs((double)want[i]));
+            }
+            /* sums of n_in terms: a few float ulps of the largest output */
+            CHECK(worst <= 1e-5 * scale, "%s matmul %s %s, %d threads: max diff %.3g of %.3g", hk_cpu_level_name(lvl),
+                  mode == HK_MATMUL_EXACT ? "exact" : "llamacpp", hk_type_name(t), nth, worst, scale);
+            int differ = 0;
+            for (int tk = 0; tk < n_tok; tk++) {
+                const hk_matmul_out o1 = {&w, one, n_out, NULL};
+                hk_op_matmul(simd, 1, x + (size_t)tk * (size_t)n_in, n_in, &o1, 1);
+                differ += memcmp(one, got + (size_t)tk * (size_t)n_out, sizeof(float) * (size_t)n_out) != 0;
+            }
+            CHECK(differ == 0, "%s matmul %s %s, %d threads: %d of %d batch rows differ from one-token results",
+                  hk_cpu_level_name(lvl), mode == HK_MATMUL_EXACT ? "exact" : "llamacpp", hk_type_name(t), nth,
+                  differ, n_tok);
+            hk_backend_free(ref);
+            hk_backend_free(simd);
+            hk_pool_free(pool);
+        }
+        free(wq);
+    }
+    free(wf), free(x), free(want), free(got), free(one);
+}
+
+/* Attention: F16 and F32 caches, grouped heads, a window, a soft-cap, head
+ * sizes with and without a remainder of the 8-float step.  Both paths round
+ * Q and P to F16 against an F16 cache; a one-ulp order difference can flip
+ * one such rounding (2^-11 of a probability), so the bound is 2e-3 of the
+ * largest |V|. */
+static void test_backend_attention(hk_cpu_level lvl)
+{
+    const int n_ctx = 40, n_tok = 7, n_head = 4, n_head_kv = 2;
+    const int dims[] = {64, 20};
+    for (size_t di = 0; di < 2; di++)
+        for (int f16 = 0; f16 <= 1; f16++)
+            for (int variant = 0; variant < 3; variant++) {
+                const int hd = dims[di];
+                const size_t kv_n = (size_t)n_ctx * (size_t)n_head_kv * (size_t)hd;
+                float *kf = malloc(sizeof(float) * kv_n), *vf = malloc(sizeof(float) * kv_n);
+                uint16_t *kh = malloc(2 * kv_n), *vh = malloc(2 * kv_n);
+                float *q = malloc(sizeof(float) * (size_t)(n_tok * n_head * hd));
+                float *want = malloc(sizeof(float) * (size_t)(n_tok * n_head * hd));
+                float *got = malloc(sizeof(float) * (size_t)(n_tok * n_head * hd));
+                fill_row(kf, (int64_t)kv_n, 0);
+                fill_row(vf, (int64_t)kv_n, 0);
+                fill_row(q, n_tok * n_head * hd, 0);
+                double vmax = 0;
+                for (size_t i = 0; i < kv_n; i++) {
+                    kh[i] = hk_f32_to_f16(kf[i]);
+                    vh[i] = hk_f32_to_f16(vf[i]);
+                    vmax = fmax(vmax, fabs(vf[i]));
+                }
+                hk_attention_args a = {
+                    .n_tok = n_tok, .pos0 = n_ctx - n_tok, .n_head = n_head, .n_head_kv = n_head_kv,
+                    .head_dim_k = hd, .head_dim_v = hd, .scale = 1.0f / sqrtf((float)hd),
+                    .softcap = variant == 2 ? 5.0f : 0.0f, .window = variant == 1 ? 9 : 0, .batched = true,
+                    .kv_type = f16 ? HK_TYPE_F16 : HK_TYPE_F32, .k = f16 ? (const void *)kh : (const void *)kf,
+                    .v = f16 ? (const void *)vh : (const void *)vf, .q = q, .ldq = n_head * hd,
+                    .ldo = n_head * hd,
+                };
+                hk_pool *pool = hk_pool_new(2);
+                hk_cpu_level_set(HK_CPU_SCALAR);
+                hk_backend *ref = hk_backend_new(pool, HK_MATMUL_LLAMACPP, 64, 8, n_ctx, hd, hd);
+                hk_cpu_level_set(lvl);
+                hk_backend *simd = hk_backend_new(pool, HK_MATMUL_LLAMACPP, 64, 8, n_ctx, hd, hd);
+                a.out = want;
+                hk_op_attention(ref, &a);
+                a.out = got;
+                hk_op_attention(simd, &a);
+                double worst = 0;
+                for (int i = 0; i < n_tok * n_head * hd; i++)
+                    worst = fmax(worst, fabs((double)got[i] - want[i]));
+                CHECK(worst <= 2e-3 * vmax, "%s attention hd %d %s variant %d: max diff %.3g (|V| <= %.3g)",
+                      hk_cpu_level_name(lvl), hd, f16 ? "F16" : "F32", variant, worst, vmax);
+                hk_backend_free(ref);
+                hk_backend_free(simd);
+                hk_pool_free(pool);
+                free(kf), free(vf), free(kh), free(vh), free(q), free(want), free(got);
+            }
 }
 
 /* ---------------------------------------------------------------- 2. activations */
@@ -441,9 +606,20 @@ int main(int argc, char **argv)
         for (size_t k = 0; k < N_WEIGHT_TYPES; k++) {
             test_vec_dot(hk_cpu_level_name(lvl), hk_quant_ops_level(weight_types[k], lvl), weight_types[k]);
             test_to_float(lvl, weight_types[k]);
+            test_vec_dot4(lvl, weight_types[k]);
         }
         test_act(lvl);
     }
+    const hk_cpu_level active = hk_cpu_level_active();
+    for (int l = 1; l < HK_CPU_LEVEL_COUNT; l++) {
+        const hk_cpu_level lvl = (hk_cpu_level)l;
+        if (!hk_cpu_level_supported(lvl))
+            continue;
+        test_backend_matmul(lvl, HK_MATMUL_LLAMACPP);
+        test_backend_matmul(lvl, HK_MATMUL_EXACT);
+        test_backend_attention(lvl);
+    }
+    hk_cpu_level_set(active);
 #if defined(__x86_64__) || defined(__i386__)
     /* The AVX-512 level without VNNI and BF16 (Skylake-X), which this CPU
      * may have but would otherwise never run: its table built as kernels.c

@@ -13,6 +13,7 @@
 
 static hk_quant_ops tables[HK_CPU_LEVEL_COUNT][HK_TYPE_COUNT];
 static const char *names[HK_CPU_LEVEL_COUNT][HK_TYPE_COUNT];
+static hk_vec_dot4_fn dot4s[HK_CPU_LEVEL_COUNT][HK_TYPE_COUNT];
 static bool supported[HK_CPU_LEVEL_COUNT];
 static hk_cpu_level active = HK_CPU_SCALAR;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -49,6 +50,7 @@ static void init_tables(void)
     if (f->avx2 && f->fma && f->f16c) {
         fill_scalar(HK_CPU_AVX2);
         hk_cpu_fill_avx2(tables[HK_CPU_AVX2], names[HK_CPU_AVX2]);
+        hk_cpu_fill4_avx2(dot4s[HK_CPU_AVX2]);
         supported[HK_CPU_AVX2] = true;
         if (f->avx512f && f->avx512bw && f->avx512vl) {
             /* AVX-512 builds on the AVX2 table: types without a 512-bit
@@ -56,6 +58,8 @@ static void init_tables(void)
             fill_scalar(HK_CPU_AVX512);
             hk_cpu_fill_avx2(tables[HK_CPU_AVX512], names[HK_CPU_AVX512]);
             hk_cpu_fill_avx512(tables[HK_CPU_AVX512], names[HK_CPU_AVX512], f);
+            hk_cpu_fill4_avx2(dot4s[HK_CPU_AVX512]);
+            hk_cpu_fill4_avx512(dot4s[HK_CPU_AVX512], f);
             supported[HK_CPU_AVX512] = true;
         }
     }
@@ -101,6 +105,18 @@ hk_cpu_level hk_cpu_level_active(void)
     return active;
 }
 
+hk_cpu_level hk_cpu_level_set(hk_cpu_level l)
+{
+    ensure_init();
+    const hk_cpu_level prev = active;
+    for (int k = (unsigned)l < HK_CPU_LEVEL_COUNT ? (int)l : HK_CPU_LEVEL_COUNT - 1; k >= 0; k--)
+        if (supported[k]) {
+            active = (hk_cpu_level)k;
+            break;
+        }
+    return prev;
+}
+
 bool hk_cpu_level_supported(hk_cpu_level l)
 {
     ensure_init();
@@ -117,6 +133,13 @@ const hk_quant_ops *hk_quant_ops_level(hk_type t, hk_cpu_level l)
 const hk_quant_ops *hk_quant_ops_best(hk_type t)
 {
     return hk_quant_ops_level(t, hk_cpu_level_active());
+}
+
+hk_vec_dot4_fn hk_vec_dot4_level(hk_type t, hk_cpu_level l)
+{
+    if (!hk_cpu_level_supported(l) || (unsigned)t >= HK_TYPE_COUNT)
+        return NULL;
+    return dot4s[l][t];
 }
 
 const char *hk_cpu_kernel_name_level(hk_type t, hk_cpu_level l)

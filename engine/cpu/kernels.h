@@ -39,6 +39,20 @@ const char *hk_cpu_kernel_name(hk_type t);
 hk_cpu_level hk_cpu_level_active(void);
 const char *hk_cpu_level_name(hk_cpu_level l);
 
+/* One weight row of t against four activation rows (act_stride bytes
+ * apart, in t's vec_dot_type): out[c] is bit-identical to
+ * hk_quant_ops_level(t, l)->vec_dot(n, w_row, act + c * act_stride), in
+ * fewer instructions (the weights are unpacked once).  NULL where level l
+ * has no such kernel for t; callers then call vec_dot per row. */
+typedef void (*hk_vec_dot4_fn)(int64_t n, const void *w_row, const void *act, size_t act_stride, float out[4]);
+hk_vec_dot4_fn hk_vec_dot4_level(hk_type t, hk_cpu_level l);
+
+/* For tests and benchmarks: makes l the active level (capped at the best
+ * supported one below it, as HARK_CPU does) and returns the previous one.
+ * Objects that cache the level (a session's backend) keep theirs; call it
+ * before creating them, and never while another thread uses the kernels. */
+hk_cpu_level hk_cpu_level_set(hk_cpu_level l);
+
 /* For tests and benchmarks: whether this build and CPU can run level l, and
  * the table of that level (NULL if it cannot, or t has no scalar ops). */
 bool hk_cpu_level_supported(hk_cpu_level l);
@@ -52,6 +66,8 @@ typedef struct hk_cpu_features hk_cpu_features;
 void hk_cpu_fill_avx2(hk_quant_ops ops[HK_TYPE_COUNT], const char *names[HK_TYPE_COUNT]);
 void hk_cpu_fill_avx512(hk_quant_ops ops[HK_TYPE_COUNT], const char *names[HK_TYPE_COUNT],
                         const hk_cpu_features *f);
+void hk_cpu_fill4_avx2(hk_vec_dot4_fn dot4[HK_TYPE_COUNT]);
+void hk_cpu_fill4_avx512(hk_vec_dot4_fn dot4[HK_TYPE_COUNT], const hk_cpu_features *f);
 void hk_cpu_fill_neon(hk_quant_ops ops[HK_TYPE_COUNT], const char *names[HK_TYPE_COUNT],
                       const hk_cpu_features *f);
 

@@ -11,3 +11,8 @@ void hk_cpu_fill_avx2(hk_quant_ops ops[HK_TYPE_COUNT], const char *names[HK_TYPE
 {
     fill_avx2(ops, names, "avx2");
 }
+
+void hk_cpu_fill4_avx2(hk_vec_dot4_fn dot4[HK_TYPE_COUNT])
+{
+    fill4_avx2(dot4);
+}

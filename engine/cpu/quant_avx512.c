@@ -166,3 +166,11 @@ void hk_cpu_fill_avx512(hk_quant_ops ops[HK_TYPE_COUNT], const char *names[HK_TY
         names[HK_TYPE_BF16] = "avx512";
     }
 }
+
+void hk_cpu_fill4_avx512(hk_vec_dot4_fn dot4[HK_TYPE_COUNT], const hk_cpu_features *f)
+{
+    /* the same kernels as the table above: VNNI's, else the AVX2 ones the
+     * caller already put there */
+    if (f->avx512vnni)
+        fill4_vnni256(dot4);
+}

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "kernels.h"
 #include "quant.h"
 
 #define HK_X86_PASTE2(a, b) a##_##b
@@ -812,6 +813,90 @@ static void X(dequantize_q6_K)(const void *src, float *y, int64_t n)
             }
         }
     }
+}
+
+/* ---------------------------------------------------------------- 4 tokens */
+
+/* One weight row against four activation rows (act_stride bytes apart):
+ * the prompt path's inner step.  The weight block is unpacked once for the
+ * four; for each token the operations, their order and the accumulators
+ * are exactly those of the one-row kernel (X_DOT32_LOOP without mins,
+ * vec_dot_q4_0, vec_dot_q8_0), so out[c] is bit-identical to
+ * vec_dot(n, w, act row c) and a batch gives the same numbers as one token
+ * at a time. */
+#define X_DOT32_LOOP4(QUANT)                                                                                     \
+    const hk_block_q8_0 *yc[4];                                                                                  \
+    __m256 acc0[4], acc1[4];                                                                                     \
+    for (int c = 0; c < 4; c++) {                                                                                \
+        yc[c] = (const hk_block_q8_0 *)(const void *)((const uint8_t *)a + (size_t)c * as);                      \
+        acc0[c] = acc1[c] = _mm256_setzero_ps();                                                                 \
+    }                                                                                                            \
+    int64_t ib = 0;                                                                                              \
+    for (; ib + 8 <= nb; ib += 8) {                                                                              \
+        const __m256 dx = X(scales8)((const uint8_t *)&x[ib].d, sizeof x[0]);                                    \
+        __m256 d[4];                                                                                             \
+        for (int c = 0; c < 4; c++)                                                                              \
+            d[c] = _mm256_mul_ps(dx, X(scales8)((const uint8_t *)&yc[c][ib].d, sizeof(hk_block_q8_0)));          \
+        for (int k = 0; k < 8; k++) {                                                                            \
+            const __m256i q = QUANT(ib + k);                                                                     \
+            for (int c = 0; c < 4; c++) {                                                                        \
+                const __m256i s =                                                                                \
+                    X(dot_i8)(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)yc[c][ib + k].qs)); \
+                if (k & 1)                                                                                       \
+                    acc1[c] = _mm256_fmadd_ps(X(lane)(d[c], k), _mm256_cvtepi32_ps(s), acc1[c]);                 \
+                else                                                                                             \
+                    acc0[c] = _mm256_fmadd_ps(X(lane)(d[c], k), _mm256_cvtepi32_ps(s), acc0[c]);                 \
+            }                                                                                                    \
+        }                                                                                                        \
+    }                                                                                                            \
+    for (; ib < nb; ib++) {                                                                                      \
+        const __m256i q = QUANT(ib);                                                                             \
+        const float dx = X(h2f)(x[ib].d);                                                                        \
+        for (int c = 0; c < 4; c++) {                                                                            \
+            const __m256i s =                                                                                    \
+                X(dot_i8)(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)yc[c][ib].qs));         \
+            acc0[c] = _mm256_fmadd_ps(_mm256_set1_ps(dx * X(h2f)(yc[c][ib].d)), _mm256_cvtepi32_ps(s), acc0[c]); \
+        }                                                                                                        \
+    }                                                                                                            \
+    for (int c = 0; c < 4; c++)                                                                                  \
+        out[c] = X(hsum_ps)(_mm256_add_ps(acc0[c], acc1[c]));
+
+#define X_Q4_0_QUANT4(i) _mm256_sub_epi8(X(nibbles32)(x[i].qs), _mm256_set1_epi8(8))
+#define X_Q5_0_QUANT4(i) \
+    _mm256_sub_epi8(X(nibbles32)(x[i].qs), _mm256_andnot_si256(X(bits32)(x[i].qh), _mm256_set1_epi8(0x10)))
+#define X_Q8_0_QUANT4(i) _mm256_loadu_si256((const __m256i *)x[i].qs)
+
+static void X(vec_dot4_q4_0)(int64_t n, const void *w, const void *a, size_t as, float out[4])
+{
+    const hk_block_q4_0 *x = w;
+    const int64_t nb = n / HK_QK8_0;
+    X_DOT32_LOOP4(X_Q4_0_QUANT4)
+}
+
+static void X(vec_dot4_q5_0)(int64_t n, const void *w, const void *a, size_t as, float out[4])
+{
+    const hk_block_q5_0 *x = w;
+    const int64_t nb = n / HK_QK8_0;
+    X_DOT32_LOOP4(X_Q5_0_QUANT4)
+}
+
+static void X(vec_dot4_q8_0)(int64_t n, const void *w, const void *a, size_t as, float out[4])
+{
+    const hk_block_q8_0 *x = w;
+    const int64_t nb = n / HK_QK8_0;
+    X_DOT32_LOOP4(X_Q8_0_QUANT4)
+}
+
+#undef X_Q4_0_QUANT4
+#undef X_Q5_0_QUANT4
+#undef X_Q8_0_QUANT4
+#undef X_DOT32_LOOP4
+
+static void X(fill4)(hk_vec_dot4_fn dot4[HK_TYPE_COUNT])
+{
+    dot4[HK_TYPE_Q4_0] = X(vec_dot4_q4_0);
+    dot4[HK_TYPE_Q5_0] = X(vec_dot4_q5_0);
+    dot4[HK_TYPE_Q8_0] = X(vec_dot4_q8_0);
 }
 
 /* ---------------------------------------------------------------- table */
