@@ -15,7 +15,9 @@ static const char usage[] =
     "  info      print a GGUF file's metadata and tensors\n"
     "  tokenize  tokenize text with a model's vocabulary\n"
     "  logits    write the logits of a token sequence (for parity checks)\n"
-    "  quantize  write a quantized copy of a GGUF model\n\n"
+    "  quantize  write a quantized copy of a GGUF model\n"
+    "  bench     measure prompt and generation speed (tokens/s, memory roofline)\n"
+    "  mkmodel   write a random-weight model in the shape of a real one, for bench\n\n"
     "Run 'hark COMMAND --help' for a command's options.  With no command, hark chats\n"
     "with the default model ($HARK_MODEL or the first ~/.local/share/hark/models/*.gguf).\n";
 
@@ -45,6 +47,7 @@ int main(int argc, char **argv)
     } cmds[] = {
         {"run", cmd_run},       {"chat", cmd_chat},   {"info", cmd_info},
         {"tokenize", cmd_tokenize}, {"logits", cmd_logits}, {"quantize", cmd_quantize},
+        {"bench", cmd_bench},   {"mkmodel", cmd_mkmodel},
     };
     if (argc < 2)
         return default_job();

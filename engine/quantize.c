@@ -320,6 +320,22 @@ static int kv_u32(const hk_gguf *g, const char *arch, const char *suffix, uint32
     return hk_gguf_get_u32(g, key, out) ? 1 : 0;
 }
 
+/* The model facts llama_tensor_get_type looks at, from hyper-parameters. */
+static void qstate_init(qstate *qs, const char *arch, uint32_t n_layer, uint32_t n_head, uint32_t n_head_kv,
+                        uint32_t n_expert)
+{
+    memset(qs, 0, sizeof *qs);
+    qs->falcon = strcmp(arch, "falcon") == 0;
+    qs->n_layer = (int)n_layer;
+    qs->n_gqa = n_head_kv ? (int)(n_head / n_head_kv) : 0;
+    qs->n_expert = (int)n_expert;
+    /* llama.cpp's model-size class, only where it changes the choice: 80
+     * layers is "70B" for llama (with grouped-query attention, else 65B) and
+     * for qwen2 */
+    qs->is_70b = n_layer == 80 && ((strcmp(arch, "llama") == 0 && n_expert != 8 && n_head != n_head_kv) ||
+                                   strcmp(arch, "qwen2") == 0);
+}
+
 static int read_hparams(const hk_gguf *g, qstate *qs, hk_error *err)
 {
     hk_str arch_s;
@@ -337,17 +353,46 @@ static int read_hparams(const hk_gguf *g, qstate *qs, hk_error *err)
     kv_u32(g, arch, "expert_count", &n_expert);
     if (n_layer > 100000 || n_expert > 100000)
         return hk_fail(err, "%s: implausible block_count %u / expert_count %u", g->path, n_layer, n_expert);
+    qstate_init(qs, arch, n_layer, n_head, n_head_kv, n_expert);
+    return 0;
+}
 
-    memset(qs, 0, sizeof *qs);
-    qs->falcon = strcmp(arch, "falcon") == 0;
-    qs->n_layer = (int)n_layer;
-    qs->n_gqa = n_head_kv ? (int)(n_head / n_head_kv) : 0;
-    qs->n_expert = (int)n_expert;
-    /* llama.cpp's model-size class, only where it changes the choice: 80
-     * layers is "70B" for llama (with grouped-query attention, else 65B) and
-     * for qwen2 */
-    qs->is_70b = n_layer == 80 && ((strcmp(arch, "llama") == 0 && n_expert != 8 && n_head != n_head_kv) ||
-                                   strcmp(arch, "qwen2") == 0);
+/* Puts the plan in llama-quantize's tensor order and gives every tensor its
+ * type: the counts llama_tensor_get_type needs first, then the choice tensor
+ * by tensor in that order (its per-layer counters depend on it).  Sets
+ * p->type; p->convert says whether it differs from the source type.  path
+ * prefixes error messages. */
+static int choose_types(qstate *qs, plan_tensor *plan, size_t n_plan, int ftype, const char *path, hk_error *err)
+{
+    const hk_type base = hk_ftype_base_type(ftype);
+    for (size_t i = 0; i < n_plan; i++) {
+        const char *name = plan[i].name;
+        plan[i].layer = -1;
+        sscanf(name, "blk.%d.", &plan[i].layer);
+        if (contains(name, "attn_v.weight") || contains(name, "attn_qkv.weight") || contains(name, "attn_kv_b.weight"))
+            qs->n_attention_wv++;
+        else if (strcmp(name, "output.weight") == 0)
+            qs->has_output = true;
+    }
+    qsort(plan, n_plan, sizeof *plan, cmp_plan);
+    for (size_t i = 0; i < n_plan; i++) {
+        plan_tensor *p = &plan[i];
+        const hk_type src_type = (hk_type)p->src->type;
+        hk_type new_type = src_type;
+        if (may_quantize(p)) {
+            new_type = base;
+            if (is_quantized(base)) {
+                new_type = tensor_get_type(qs, base, p->name, p->src->ne[0], ftype, err);
+                if (new_type == HK_TYPE_COUNT) {
+                    char msg[sizeof err->msg];
+                    snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
+                    return hk_fail(err, "%s: %s", path, msg);
+                }
+            }
+        }
+        p->type = new_type;
+        p->convert = new_type != src_type;
+    }
     return 0;
 }
 
@@ -525,7 +570,6 @@ int hk_quantize_file(const char *in_path, const char *out_path, const char *ftyp
         return hk_fail(err, "unknown quantization type '%s' (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, "
                             "Q3_K_S, Q3_K_M, Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K)",
                        ftype_name);
-    const hk_type base = hk_ftype_base_type(ftype);
     if (n_threads <= 0) {
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         n_threads = ncpu > 0 ? (int)ncpu : 1;
@@ -566,34 +610,12 @@ int hk_quantize_file(const char *in_path, const char *out_path, const char *ftyp
             hk_fail(err, "%s: tensor name with a NUL byte", in_path);
             goto done;
         }
-        p->layer = -1;
-        sscanf(p->name, "blk.%d.", &p->layer);
-        if (contains(p->name, "attn_v.weight") || contains(p->name, "attn_qkv.weight") ||
-            contains(p->name, "attn_kv_b.weight"))
-            qs.n_attention_wv++;
-        else if (strcmp(p->name, "output.weight") == 0)
-            qs.has_output = true;
     }
-    qsort(plan, n_plan, sizeof *plan, cmp_plan);
-
+    if (choose_types(&qs, plan, n_plan, ftype, in_path, err))
+        goto done;
     for (size_t i = 0; i < n_plan; i++) {
-        plan_tensor *p = &plan[i];
-        const hk_type src_type = (hk_type)p->src->type;
-        hk_type new_type = src_type;
-        if (may_quantize(p)) {
-            new_type = base;
-            if (is_quantized(base)) {
-                new_type = tensor_get_type(&qs, base, p->name, p->src->ne[0], ftype, err);
-                if (new_type == HK_TYPE_COUNT) {
-                    char msg[sizeof err->msg];
-                    snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
-                    hk_fail(err, "%s: %s", in_path, msg);
-                    goto done;
-                }
-            }
-        }
-        p->type = new_type;
-        p->convert = new_type != src_type;
+        const plan_tensor *p = &plan[i];
+        const hk_type src_type = (hk_type)p->src->type, new_type = p->type;
         if (!p->convert)
             continue;
         if (is_quantized(src_type)) {
@@ -646,5 +668,43 @@ done:
         hk_gguf_writer_free(w);
     free_plan(plan, n_plan);
     hk_gguf_close(g);
+    return rc;
+}
+
+int hk_quantize_choose_types(const char *arch, uint32_t n_layer, uint32_t n_head, uint32_t n_head_kv, int ftype,
+                             hk_quant_tensor *t, size_t n, hk_error *err)
+{
+    if (!hk_ftype_name(ftype))
+        return hk_fail(err, "unknown file type %d", ftype);
+    qstate qs;
+    qstate_init(&qs, arch, n_layer, n_head, n_head_kv, 0);
+    /* the plan points at tensor infos; these carry only what the choice reads */
+    hk_gguf_tensor *src = calloc(n ? n : 1, sizeof *src);
+    plan_tensor *plan = calloc(n ? n : 1, sizeof *plan);
+    hk_quant_tensor *sorted = malloc((n ? n : 1) * sizeof *sorted);
+    int rc = -1;
+    if (!src || !plan || !sorted) {
+        hk_fail(err, "%s: out of memory", arch);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        src[i].n_dims = t[i].n_dims;
+        memcpy(src[i].ne, t[i].ne, sizeof src[i].ne);
+        src[i].type = t[i].src_type;
+        plan[i].src = &src[i];
+        plan[i].name = (char *)t[i].name; /* never written or freed here */
+    }
+    if (choose_types(&qs, plan, n, ftype, arch, err))
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        sorted[i] = t[plan[i].src - src];
+        sorted[i].type = plan[i].type;
+    }
+    memcpy(t, sorted, n * sizeof *t);
+    rc = 0;
+done:
+    free(sorted);
+    free(plan);
+    free(src);
     return rc;
 }

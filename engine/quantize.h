@@ -8,6 +8,7 @@
 #ifndef HK_QUANTIZE_H
 #define HK_QUANTIZE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -48,5 +49,22 @@ hk_type hk_ftype_base_type(int ftype);
  * is not supported").  The output is written to a temporary name and renamed,
  * so a failure never leaves a partial file at out_path. */
 int hk_quantize_file(const char *in_path, const char *out_path, const char *ftype, int n_threads, hk_error *err);
+
+/* One tensor of a model described without a file (hark mkmodel). */
+typedef struct hk_quant_tensor {
+    const char *name;   /* "blk.0.attn_q.weight" */
+    uint32_t n_dims;    /* 1..4 */
+    int64_t ne[4];      /* elements per dimension, ne[0] = row length; unused dims are 1 */
+    hk_type src_type;   /* type before quantizing: F32 for what a converter writes */
+    hk_type type;       /* filled in: the type llama-quantize writes */
+} hk_quant_tensor;
+
+/* The per-tensor types llama-quantize would write for ftype (a hk_ftype)
+ * given a model's architecture name, hyper-parameters and tensors.  Reorders
+ * t[0..n) into llama-quantize's output order (non-layer tensors first, then
+ * layer by layer, by name inside each) and fills each type.  Returns 0, or -1
+ * with err saying which tensor cannot be stored (rows that fit no block). */
+int hk_quantize_choose_types(const char *arch, uint32_t n_layer, uint32_t n_head, uint32_t n_head_kv, int ftype,
+                             hk_quant_tensor *t, size_t n, hk_error *err);
 
 #endif

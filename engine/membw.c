@@ -1,0 +1,187 @@
+/* Memory read bandwidth, measured the way generation reads weights: every
+ * thread streams its own contiguous slice of one big buffer, all threads at
+ * once, with wide loads and several independent accumulators so that the
+ * loads, not the adds, are what waits. */
+#include "membw.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { MAX_THREADS = 256, DEFAULT_PASSES = 8 };
+
+/* 32-byte vectors (GCC/clang extension): two SSE2 loads each on a baseline
+ * x86-64 build, one on wider targets; either way far more load throughput
+ * per core than DRAM can feed, which is the point. */
+typedef uint64_t v4u64 __attribute__((vector_size(32)));
+
+typedef struct shared {
+    uint8_t *buf;
+    size_t slice;              /* bytes per thread (multiple of 4096) */
+    int n_threads;
+    int passes;                /* timed passes, after one warm-up */
+    pthread_barrier_t start;   /* every pass starts with all threads together */
+    pthread_barrier_t end;     /* and ends when the slowest is done */
+    double best_s;             /* shortest pass, seconds (thread 0 writes it) */
+    pthread_mutex_t gate_mu;   /* the gate: workers start once all exist */
+    pthread_cond_t gate_cv;
+    int gate;                  /* 0 wait, 1 go, -1 give up (a thread could not start) */
+} shared;
+
+typedef struct worker {
+    shared *sh;
+    int idx;
+    pthread_t tid;
+    uint64_t sink;             /* the sums, kept so the reads cannot be optimized away */
+} worker;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Sum of n bytes (n a multiple of 128, p 32-byte aligned). */
+static uint64_t read_slice(const uint8_t *p, size_t n)
+{
+    const v4u64 *v = (const v4u64 *)(const void *)p;
+    v4u64 a0 = {0, 0, 0, 0}, a1 = a0, a2 = a0, a3 = a0;
+    for (size_t i = 0; i < n / sizeof(v4u64); i += 4) {
+        a0 += v[i];
+        a1 += v[i + 1];
+        a2 += v[i + 2];
+        a3 += v[i + 3];
+    }
+    v4u64 s = a0 + a1 + a2 + a3;
+    return s[0] + s[1] + s[2] + s[3];
+}
+
+static void *run_worker(void *arg)
+{
+    worker *w = arg;
+    shared *sh = w->sh;
+    uint8_t *mine = sh->buf + (size_t)w->idx * sh->slice;
+    /* no barrier may be entered before every thread exists: one that fails
+     * to start would leave the others waiting there forever */
+    pthread_mutex_lock(&sh->gate_mu);
+    while (sh->gate == 0)
+        pthread_cond_wait(&sh->gate_cv, &sh->gate_mu);
+    int go = sh->gate > 0;
+    pthread_mutex_unlock(&sh->gate_mu);
+    if (!go)
+        return NULL;
+    /* First touch by the thread that will read the slice: on a NUMA machine
+     * its pages land next to it, as a model's pages do for the thread that
+     * keeps reading the same rows. */
+    memset(mine, 0x5a + w->idx, sh->slice);
+    for (int pass = 0; pass <= sh->passes; pass++) {
+        pthread_barrier_wait(&sh->start);
+        double t0 = now_s();
+        w->sink += read_slice(mine, sh->slice);
+        pthread_barrier_wait(&sh->end);
+        double dt = now_s() - t0;
+        /* pass 0 is the warm-up (TLB, frequency ramp) */
+        if (w->idx == 0 && pass > 0 && dt < sh->best_s)
+            sh->best_s = dt;
+    }
+    return NULL;
+}
+
+/* Four times the last-level cache and at least 1 GiB, so that no more than
+ * a small part of any pass can come from the cache (virtual machines may
+ * report the host's whole L3, hundreds of MiB); but at most a quarter of the
+ * free memory, and never below 64 MiB. */
+static size_t default_bytes(void)
+{
+    size_t want = (size_t)1 << 30;
+#ifdef _SC_LEVEL3_CACHE_SIZE /* glibc */
+    long llc = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (llc > 0 && (size_t)llc * 4 > want)
+        want = (size_t)llc * 4;
+#endif
+    long pages = sysconf(_SC_AVPHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && psz > 0) {
+        uint64_t avail = (uint64_t)pages * (uint64_t)psz;
+        if (avail / 4 < want)
+            want = (size_t)(avail / 4);
+    }
+    if (want < ((size_t)64 << 20))
+        want = (size_t)64 << 20;
+    return want;
+}
+
+double hk_measure_read_bandwidth_ex(int n_threads, size_t bytes, int passes)
+{
+    if (n_threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        n_threads = n > 0 ? (int)n : 1;
+    }
+    if (n_threads > MAX_THREADS)
+        n_threads = MAX_THREADS;
+    if (passes < 1)
+        passes = 1;
+    size_t slice = bytes / (size_t)n_threads / 4096 * 4096;
+    if (slice == 0)
+        slice = 4096;
+    const size_t total = slice * (size_t)n_threads;
+    /* Ordinary pages, no MADV_HUGEPAGE: model weights are a file mapping in
+     * 4 KiB pages, and the roofline is meant to be what reading them can
+     * reach (transparent huge pages would add the TLB savings weights never
+     * get, 10-20% per core on some machines). */
+    void *buf = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buf == MAP_FAILED)
+        return -1;
+
+    shared sh = {.buf = buf, .slice = slice, .n_threads = n_threads, .passes = passes, .best_s = 1e30};
+    worker *ws = calloc((size_t)n_threads, sizeof *ws);
+    double gbs = -1;
+    if (!ws)
+        goto unmap;
+    if (pthread_barrier_init(&sh.start, NULL, (unsigned)n_threads))
+        goto free_ws;
+    if (pthread_barrier_init(&sh.end, NULL, (unsigned)n_threads))
+        goto destroy_start;
+    pthread_mutex_init(&sh.gate_mu, NULL);
+    pthread_cond_init(&sh.gate_cv, NULL);
+    /* threads 1.. run beside the caller, which is thread 0 */
+    int started = 1;
+    for (int i = 0; i < n_threads; i++)
+        ws[i] = (worker){.sh = &sh, .idx = i};
+    for (; started < n_threads; started++)
+        if (pthread_create(&ws[started].tid, NULL, run_worker, &ws[started]))
+            break;
+    pthread_mutex_lock(&sh.gate_mu);
+    sh.gate = started == n_threads ? 1 : -1;
+    pthread_cond_broadcast(&sh.gate_cv);
+    pthread_mutex_unlock(&sh.gate_mu);
+    if (started == n_threads) {
+        run_worker(&ws[0]);
+        gbs = (double)total / sh.best_s * 1e-9;
+    }
+    for (int i = 1; i < started; i++)
+        pthread_join(ws[i].tid, NULL);
+    volatile uint64_t keep = 0;
+    for (int i = 0; i < n_threads; i++)
+        keep += ws[i].sink;
+    (void)keep;
+    pthread_cond_destroy(&sh.gate_cv);
+    pthread_mutex_destroy(&sh.gate_mu);
+    pthread_barrier_destroy(&sh.end);
+destroy_start:
+    pthread_barrier_destroy(&sh.start);
+free_ws:
+    free(ws);
+unmap:
+    munmap(buf, total);
+    return gbs;
+}
+
+double hk_measure_read_bandwidth(int n_threads)
+{
+    return hk_measure_read_bandwidth_ex(n_threads, default_bytes(), DEFAULT_PASSES);
+}
