@@ -137,14 +137,6 @@ static inline float dot_f32(const float *a, const float *b, int64_t n)
     return (float)sum;
 }
 
-static inline float dot_f16_f16(const uint16_t *a, const uint16_t *b, int64_t n)
-{
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        sum += (double)(hk_f16_to_f32(a[i]) * hk_f16_to_f32(b[i]));
-    return (float)sum;
-}
-
 /* ---------------------------------------------------------------- matmul */
 
 typedef struct matmul_job {
