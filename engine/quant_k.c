@@ -510,47 +510,58 @@ float hk_vec_dot_q3_K_q8_K(int64_t n, const void *w_row, const void *act_row)
     return sumf;
 }
 
+/* The scale/min search shared by Q4_K and Q5_K (nmax 15 or 31 levels): per
+ * 32-element sub-block a weighted min/scale fit, the 6-bit packing of those
+ * against the block's super-scales, then each element rounded to its level
+ * under the packed (not the fitted) scales, as ggml does. */
+static void quantize_k_scale_min_block(const float *x, int nmax, float rmin, int nstep, uint8_t *L,
+                                       uint8_t *packed_scales, uint16_t *d_out, uint16_t *dmin_out)
+{
+    uint8_t Laux[32];
+    float weights[32], mins[HK_QK_K / 32], scales[HK_QK_K / 32];
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < HK_QK_K / 32; j++) {
+        float sum_x2 = 0;
+        for (int l = 0; l < 32; l++)
+            sum_x2 += x[32 * j + l] * x[32 * j + l];
+        const float av_x = sqrtf(sum_x2 / 32);
+        for (int l = 0; l < 32; l++)
+            weights[l] = av_x + fabsf(x[32 * j + l]);
+        scales[j] = make_qkx2_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep,
+                                     false);
+        if (scales[j] > max_scale) max_scale = scales[j];
+        if (mins[j] > max_min) max_min = mins[j];
+    }
+    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    pack_scale_min_k4(packed_scales, scales, mins, inv_scale, inv_min);
+    *d_out = F2H(max_scale / 63.f);
+    *dmin_out = F2H(max_min / 63.f);
+
+    for (int j = 0; j < HK_QK_K / 32; j++) {
+        uint8_t sc, m;
+        get_scale_min_k4(j, packed_scales, &sc, &m);
+        const float d = H2F(*d_out) * sc;
+        if (!d)
+            continue;
+        const float dm = H2F(*dmin_out) * m;
+        for (int ii = 0; ii < 32; ii++) {
+            const int l = hk_nearest_int((x[32 * j + ii] + dm) / d);
+            L[32 * j + ii] = (uint8_t)imax(0, imin(nmax, l));
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- Q4_K */
 
 void hk_quantize_row_q4_K_ref(const float *x, void *dst, int64_t n)
 {
     hk_block_q4_K *y = dst;
     assert(n % HK_QK_K == 0);
-    uint8_t L[HK_QK_K], Laux[32];
-    float weights[32], mins[HK_QK_K / 32], scales[HK_QK_K / 32];
+    uint8_t L[HK_QK_K];
 
     for (int64_t i = 0; i < n / HK_QK_K; i++) {
-        float max_scale = 0, max_min = 0;
-        for (int j = 0; j < HK_QK_K / 32; j++) {
-            float sum_x2 = 0;
-            for (int l = 0; l < 32; l++)
-                sum_x2 += x[32 * j + l] * x[32 * j + l];
-            const float av_x = sqrtf(sum_x2 / 32);
-            for (int l = 0; l < 32; l++)
-                weights[l] = av_x + fabsf(x[32 * j + l]);
-            scales[j] = make_qkx2_quants(32, 15, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -1.f, 0.1f,
-                                         20, false);
-            if (scales[j] > max_scale) max_scale = scales[j];
-            if (mins[j] > max_min) max_min = mins[j];
-        }
-        const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
-        const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-        pack_scale_min_k4(y[i].scales, scales, mins, inv_scale, inv_min);
-        y[i].d = F2H(max_scale / 63.f);
-        y[i].dmin = F2H(max_min / 63.f);
-
-        for (int j = 0; j < HK_QK_K / 32; j++) {
-            uint8_t sc, m;
-            get_scale_min_k4(j, y[i].scales, &sc, &m);
-            const float d = H2F(y[i].d) * sc;
-            if (!d)
-                continue;
-            const float dm = H2F(y[i].dmin) * m;
-            for (int ii = 0; ii < 32; ii++) {
-                const int l = hk_nearest_int((x[32 * j + ii] + dm) / d);
-                L[32 * j + ii] = (uint8_t)imax(0, imin(15, l));
-            }
-        }
+        quantize_k_scale_min_block(x, 15, -1.f, 20, L, y[i].scales, &y[i].d, &y[i].dmin);
         uint8_t *q = y[i].qs;
         for (int j = 0; j < HK_QK_K; j += 64) {
             for (int l = 0; l < 32; l++)
@@ -648,41 +659,10 @@ void hk_quantize_row_q5_K_ref(const float *x, void *dst, int64_t n)
 {
     hk_block_q5_K *y = dst;
     assert(n % HK_QK_K == 0);
-    uint8_t L[HK_QK_K], Laux[32];
-    float weights[32], mins[HK_QK_K / 32], scales[HK_QK_K / 32];
+    uint8_t L[HK_QK_K];
 
     for (int64_t i = 0; i < n / HK_QK_K; i++) {
-        float max_scale = 0, max_min = 0;
-        for (int j = 0; j < HK_QK_K / 32; j++) {
-            float sum_x2 = 0;
-            for (int l = 0; l < 32; l++)
-                sum_x2 += x[32 * j + l] * x[32 * j + l];
-            const float av_x = sqrtf(sum_x2 / 32);
-            for (int l = 0; l < 32; l++)
-                weights[l] = av_x + fabsf(x[32 * j + l]);
-            scales[j] = make_qkx2_quants(32, 31, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -0.5f, 0.1f,
-                                         15, false);
-            if (scales[j] > max_scale) max_scale = scales[j];
-            if (mins[j] > max_min) max_min = mins[j];
-        }
-        const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
-        const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-        pack_scale_min_k4(y[i].scales, scales, mins, inv_scale, inv_min);
-        y[i].d = F2H(max_scale / 63.f);
-        y[i].dmin = F2H(max_min / 63.f);
-
-        for (int j = 0; j < HK_QK_K / 32; j++) {
-            uint8_t sc, m;
-            get_scale_min_k4(j, y[i].scales, &sc, &m);
-            const float d = H2F(y[i].d) * sc;
-            if (!d)
-                continue;
-            const float dm = H2F(y[i].dmin) * m;
-            for (int ii = 0; ii < 32; ii++) {
-                const int l = hk_nearest_int((x[32 * j + ii] + dm) / d);
-                L[32 * j + ii] = (uint8_t)imax(0, imin(31, l));
-            }
-        }
+        quantize_k_scale_min_block(x, 31, -0.5f, 15, L, y[i].scales, &y[i].d, &y[i].dmin);
         uint8_t *qh = y[i].qh;
         uint8_t *ql = y[i].qs;
         memset(qh, 0, HK_QK_K / 8);
