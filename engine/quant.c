@@ -217,20 +217,24 @@ void hk_dequantize_row_q8_1(const void *src, float *y, int64_t n)
 
 /* Symmetric 4/5-bit: the value of largest magnitude maps to -8 (-16) exactly,
  * which is why ggml divides the signed max, not the absolute max. */
+static float signed_absmax(const float *x, int n)
+{
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < n; j++)
+        if (amax < fabsf(x[j])) {
+            amax = fabsf(x[j]);
+            max = x[j];
+        }
+    return max;
+}
+
 void hk_quantize_row_q4_0_ref(const float *x, void *dst, int64_t n)
 {
     hk_block_q4_0 *y = dst;
     const int qk = HK_QK4_0;
     assert(n % qk == 0);
     for (int64_t i = 0; i < n / qk; i++) {
-        float amax = 0.0f, max = 0.0f;
-        for (int j = 0; j < qk; j++) {
-            const float v = x[i * qk + j];
-            if (amax < fabsf(v)) {
-                amax = fabsf(v);
-                max = v;
-            }
-        }
+        const float max = signed_absmax(x + i * qk, qk);
         const float d = max / -8;
         const float id = d ? 1.0f / d : 0.0f;
         y[i].d = F2H(d);
@@ -277,14 +281,7 @@ void hk_quantize_row_q5_0_ref(const float *x, void *dst, int64_t n)
     const int qk = HK_QK5_0;
     assert(n % qk == 0);
     for (int64_t i = 0; i < n / qk; i++) {
-        float amax = 0.0f, max = 0.0f;
-        for (int j = 0; j < qk; j++) {
-            const float v = x[i * qk + j];
-            if (amax < fabsf(v)) {
-                amax = fabsf(v);
-                max = v;
-            }
-        }
+        const float max = signed_absmax(x + i * qk, qk);
         const float d = max / -16;
         const float id = d ? 1.0f / d : 0.0f;
         y[i].d = F2H(d);
