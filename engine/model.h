@@ -34,6 +34,15 @@ typedef enum hk_matmul_mode {
     HK_MATMUL_LLAMACPP,
 } hk_matmul_mode;
 
+/* Where a session computes. */
+typedef enum hk_backend_kind {
+    HK_BACKEND_AUTO,   /* $HARK_BACKEND if set, else a Vulkan GPU when there is one (never a
+                        * CPU driver such as lavapipe), else the CPU */
+    HK_BACKEND_CPU,
+    HK_BACKEND_VULKAN, /* any Vulkan device, lavapipe included; when there is none, or it
+                        * fails, one line on stderr and the CPU */
+} hk_backend_kind;
+
 typedef struct hk_session_params {
     int32_t n_ctx;         /* positions the KV cache holds; 0 = min(context_length, 4096) */
     int32_t n_batch;       /* most tokens one forward pass evaluates; longer inputs are split */
@@ -42,6 +51,8 @@ typedef struct hk_session_params {
     int n_threads;         /* 0 = number of online CPUs */
     bool ctx_shift;        /* when full: drop the older half after n_keep and re-rope the rest */
     int32_t n_keep;        /* tokens at the start that a context shift never drops */
+    hk_backend_kind backend; /* default HK_BACKEND_AUTO */
+    int device;            /* Vulkan device index; -1 (default) = $HARK_DEVICE or the best */
 } hk_session_params;
 
 hk_session_params hk_session_default_params(void);

@@ -1,0 +1,64 @@
+/* Matrix products and embedding lookups with quantized weights on a Vulkan
+ * device: the weights uploaded once, each tensor split into row ranges that
+ * fit maxStorageBufferRange; y[t][o] = W[o] . x[t] (+ bias[o]) for every
+ * type of engine/types.h the CPU reads (F32, F16, BF16, Q8_0, Q4_0, Q4_1,
+ * Q5_0, Q5_1, Q2_K..Q6_K): direct kernels for the common types (a
+ * matrix-vector kernel for one token, a tiled matrix-matrix kernel for
+ * batches), a dequantize-then-F32 path for the rest.
+ *
+ * Numbers as the CPU's hk_op_matmul in the same mode (ops.h):
+ *   HK_MATMUL_EXACT     weights dequantized exactly, F32 products and sums;
+ *   HK_MATMUL_LLAMACPP  each activation row first rounded to the weight
+ *                       type's vec_dot_type (Q8_0, Q8_1, Q8_K, F16, BF16:
+ *                       the same bits as the CPU's act_from_float at the SIMD
+ *                       level), integer block dot products, float sums.
+ * Only the order of float sums across blocks differs from the CPU. */
+#ifndef HK_VK_MATMUL_H
+#define HK_VK_MATMUL_H
+
+#include "model.h"
+#include "ops.h"
+#include "vk.h"
+
+/* A weight matrix on the device (possibly several buffers, by row ranges). */
+typedef struct hk_vk_weight hk_vk_weight;
+/* Uploads w (name for errors, e.g. "blk.3.attn_q.weight"). */
+hk_vk_weight *hk_vk_weight_upload(hk_vk *vk, const hk_weight *w, const char *name, hk_error *err);
+void hk_vk_weight_free(hk_vk *vk, hk_vk_weight *w);
+uint64_t hk_vk_weight_bytes(const hk_vk_weight *w);
+
+/* A region of a device buffer holding rows of floats. */
+typedef struct hk_vk_rows {
+    const hk_vk_buf *buf;
+    uint64_t offset;  /* bytes; a multiple of 16 */
+    int64_t ld;       /* floats from one row to the next */
+} hk_vk_rows;
+
+typedef struct hk_vk_mm_out {
+    const hk_vk_weight *w;
+    hk_vk_rows y;
+    const hk_vk_buf *bias; /* n_out floats at offset 0, or NULL */
+} hk_vk_mm_out;
+
+/* Products of one input x with n_outs weights (q, k, v or gate, up), all
+ * with the same n_in, for batches of up to max_rows rows: pipelines,
+ * descriptor sets and the scratch for rounded activations are made here,
+ * once. */
+typedef struct hk_vk_mm hk_vk_mm;
+hk_vk_mm *hk_vk_mm_new(hk_vk *vk, hk_matmul_mode mode, hk_vk_rows x, int max_rows, const hk_vk_mm_out *outs,
+                       int n_outs, hk_error *err);
+void hk_vk_mm_free(hk_vk *vk, hk_vk_mm *mm);
+/* Records the products of rows row0 .. row0+n_rows-1 of x into the same rows
+ * of each y (row0 + n_rows <= max_rows), with the barriers it needs inside;
+ * the caller puts a barrier before (x written) and after (y read). */
+void hk_vk_mm_record(hk_vk_cmd *c, const hk_vk_mm *mm, int row0, int n_rows);
+
+/* Embedding lookup: rows ids[0..n) of weight w (the token ids are int32 in
+ * `ids` at offset 0, read by the shader) dequantized to y rows 0..n-1. */
+typedef struct hk_vk_get_rows hk_vk_get_rows;
+hk_vk_get_rows *hk_vk_get_rows_new(hk_vk *vk, const hk_vk_weight *w, const hk_vk_buf *ids, hk_vk_rows y,
+                                   hk_error *err);
+void hk_vk_get_rows_free(hk_vk *vk, hk_vk_get_rows *g);
+void hk_vk_get_rows_record(hk_vk_cmd *c, const hk_vk_get_rows *g, int n);
+
+#endif
