@@ -37,6 +37,37 @@ const char *cli_value(cli_args *c)
     return c->argv[++c->i];
 }
 
+const char cli_backend_help[] =
+    "      --backend B         auto (a Vulkan GPU if there is one, else the CPU), cpu or\n"
+    "                          vulkan (any Vulkan device, lavapipe included); default\n"
+    "                          $HARK_BACKEND or auto.  An unusable device: the CPU\n"
+    "      --device N          Vulkan device (see hark devices; default $HARK_DEVICE or the best)\n";
+
+bool cli_backend_option(cli_args *c, hk_session_params *p)
+{
+    if (cli_opt(c, NULL, "--backend")) {
+        const char *s = cli_value(c);
+        if (!s)
+            return true;
+        if (strcmp(s, "auto") == 0)
+            p->backend = HK_BACKEND_AUTO;
+        else if (strcmp(s, "cpu") == 0)
+            p->backend = HK_BACKEND_CPU;
+        else if (strcmp(s, "vulkan") == 0)
+            p->backend = HK_BACKEND_VULKAN;
+        else
+            c->bad = cli_error("%s: --backend expects auto, cpu or vulkan, got '%s'", c->cmd, s);
+        return true;
+    }
+    if (cli_opt(c, NULL, "--device")) {
+        int64_t v;
+        if (cli_int(c, 0, 1000, &v))
+            p->device = (int)v;
+        return true;
+    }
+    return false;
+}
+
 bool cli_int(cli_args *c, int64_t min, int64_t max, int64_t *out)
 {
     const char *name = c->argv[c->i];

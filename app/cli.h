@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "model.h"
 
 /* Print "hark: <msg>" on stderr; returns 1 (the exit status for failures). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -27,6 +28,12 @@ const char *cli_value(cli_args *c);
 bool cli_int(cli_args *c, int64_t min, int64_t max, int64_t *out);
 bool cli_float(cli_args *c, double min, double max, float *out);
 
+/* --backend auto|cpu|vulkan and --device N, shared by run, chat, logits and
+ * bench: consumes the option at c->i into p; false when it is neither. */
+bool cli_backend_option(cli_args *c, hk_session_params *p);
+/* Their lines for --help (two options, aligned like the rest). */
+extern const char cli_backend_help[];
+
 /* Default model: $HARK_MODEL, else the first *.gguf (by name) in
  * $XDG_DATA_HOME/hark/models (~/.local/share/hark/models).  Returns a
  * malloc'd path or NULL. */
@@ -43,5 +50,6 @@ int cmd_logits(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_mkmodel(int argc, char **argv);
+int cmd_devices(int argc, char **argv);
 
 #endif

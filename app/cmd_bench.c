@@ -24,6 +24,7 @@
 #include "mkmodel.h"
 #include "model.h"
 #include "quantize.h"
+#include "vk/vk.h"
 
 /* ---------------------------------------------------------------- mkmodel */
 
@@ -152,27 +153,43 @@ static double measure(int n_threads, int64_t mib)
     return mib ? hk_measure_read_bandwidth_ex(n_threads, (size_t)mib << 20, 8) : hk_measure_read_bandwidth(n_threads);
 }
 
-static double measure_bandwidth(int n_threads, int64_t mib)
+typedef struct probe {
+    int n_threads;
+    int64_t mib;
+    const hk_session_params *session; /* for the device probe */
+    char device[256];                 /* its name, set in the child */
+} probe;
+
+static double cpu_probe(probe *p) { return measure(p->n_threads, p->mib); }
+
+/* fn(p) in a child process; the result, and p->device, come back by a pipe. */
+static double in_child(double (*fn)(probe *), probe *p)
 {
     int fds[2];
     if (pipe(fds))
-        return measure(n_threads, mib);
+        return fn(p);
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
         close(fds[0]);
         close(fds[1]);
-        return measure(n_threads, mib);
+        return fn(p);
     }
     if (pid == 0) {
         close(fds[0]);
-        double gbs = measure(n_threads, mib);
+        double gbs = fn(p);
+        if (write(fds[1], p->device, sizeof p->device) != (ssize_t)sizeof p->device)
+            _exit(1);
         ssize_t w = write(fds[1], &gbs, sizeof gbs);
         _exit(w == (ssize_t)sizeof gbs ? 0 : 1);
     }
     close(fds[1]);
     double gbs = -1;
     ssize_t r;
+    do
+        r = read(fds[0], p->device, sizeof p->device);
+    while (r < 0 && errno == EINTR);
+    p->device[sizeof p->device - 1] = 0;
     do
         r = read(fds[0], &gbs, sizeof gbs);
     while (r < 0 && errno == EINTR);
@@ -181,6 +198,24 @@ static double measure_bandwidth(int n_threads, int64_t mib)
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     return r == (ssize_t)sizeof gbs ? gbs : -1;
+}
+
+/* The read bandwidth of the Vulkan device the sessions will use (the same
+ * choice rules), measured with a shader; -1 when there is no such device or
+ * it cannot be measured.  In a child too: on a CPU driver or a UMA device its
+ * buffer is this process's memory. */
+static double device_probe(probe *p)
+{
+    if (p->session->backend == HK_BACKEND_CPU)
+        return -1;
+    hk_error err;
+    hk_vk *vk = hk_vk_open(p->session->device, p->session->backend == HK_BACKEND_VULKAN, &err);
+    if (!vk)
+        return -1;
+    snprintf(p->device, sizeof p->device, "%s", hk_vk_info(vk)->name);
+    double gbs = hk_vk_measure_read_bandwidth(vk, 0, 5, &err);
+    hk_vk_close(vk);
+    return gbs;
 }
 
 /* What a model file is, as llama-bench describes it. */
@@ -225,14 +260,16 @@ static void describe(const hk_model *m, model_info *mi)
 
 typedef struct result {
     double mean, sd;          /* tokens/s over the repetitions */
+    bool gpu;                 /* ran on a Vulkan device (else the CPU) */
 } result;
 
 /* One test: n_prompt tokens in one batch (pp), or n_gen single-token
  * decodes (tg), reps times after a warm-up.  Returns 0 or -1 (err). */
-static int run_test(hk_model *m, int n_prompt, int n_gen, int threads, int reps, result *res, hk_error *err)
+static int run_test(hk_model *m, const hk_session_params *base, int n_prompt, int n_gen, int threads, int reps,
+                    result *res, hk_error *err)
 {
     const int n = n_prompt ? n_prompt : n_gen;
-    hk_session_params sp = hk_session_default_params();
+    hk_session_params sp = *base;
     sp.n_ctx = n;
     sp.n_batch = n_prompt ? n_prompt : 1;
     sp.n_threads = threads;
@@ -277,6 +314,8 @@ static int run_test(hk_model *m, int n_prompt, int n_gen, int threads, int reps,
     for (int r = 0; r < reps; r++)
         sq += (tps[r] - res->mean) * (tps[r] - res->mean);
     res->sd = reps > 1 ? sqrt(sq / (reps - 1)) : 0.0;
+    /* after the runs: a device lost on the way leaves the session on the CPU */
+    res->gpu = strncmp(hk_session_backend_name(s), "vulkan", 6) == 0;
     rc = 0;
 done:
     free(tps);
@@ -326,15 +365,16 @@ static const char TABLE_HEAD[] =
 static void print_row(bool json, const char *path, const model_info *mi, int threads, const char *test, bool tg,
                       const result *r, double gbs)
 {
+    const char *backend = r->gpu ? "vulkan" : "cpu";
     const double roof = gbs > 0 ? gbs * 1e9 / (double)mi->bytes_per_token : 0;
     if (json) {
         printf("{\"model\": ");
         json_string(path);
         printf(", \"type\": ");
         json_string(mi->type);
-        printf(", \"size_bytes\": %llu, \"params\": %llu, \"backend\": \"cpu\", \"threads\": %d, \"test\": \"%s\", "
+        printf(", \"size_bytes\": %llu, \"params\": %llu, \"backend\": \"%s\", \"threads\": %d, \"test\": \"%s\", "
                "\"tokens_per_s\": %.4f, \"sd\": %.4f",
-               (unsigned long long)mi->size, (unsigned long long)mi->params, threads, test, r->mean, r->sd);
+               (unsigned long long)mi->size, (unsigned long long)mi->params, backend, threads, test, r->mean, r->sd);
         if (tg) {
             printf(", \"bytes_per_token\": %llu", (unsigned long long)mi->bytes_per_token);
             if (gbs > 0)
@@ -359,7 +399,7 @@ static void print_row(bool json, const char *path, const model_info *mi, int thr
         }
         /* "±" is two bytes but one column: one more byte of width */
         printf("| %-30.30s | %-6s | %10s | %8s | %-7s | %7d | %6s | %18s | %9s | %12s | %10s |\n", base, mi->type,
-               size, params, "cpu", threads, test, tps, bpt, rt, pct);
+               size, params, backend, threads, test, tps, bpt, rt, pct);
     }
     fflush(stdout);
 }
@@ -373,21 +413,25 @@ int cmd_bench(int argc, char **argv)
     int_list pp = {1, {512}}, tg = {1, {128}}, th = {0, {0}};
     int64_t reps = 5, membw_mib = 0;
     bool json = false;
+    hk_session_params base = hk_session_default_params();
     cli_args c = {"bench", argc, argv, 1, false};
     for (; c.i < argc && !c.bad; c.i++) {
         if (cli_opt(&c, "-h", "--help")) {
             printf("usage: hark bench -m FILE [-m FILE ...] [-p 512] [-n 128] [-t THREADS] [-r REPS]\n"
-                   "                  [--backend cpu] [--json]\n"
+                   "                  [--backend auto|cpu|vulkan] [--device N] [--json]\n"
                    "Measure prompt (ppN) and generation (tgN) speed as llama-bench does: random tokens,\n"
                    "an empty cache per repetition, one warm-up run, then mean ± sd of tokens/s.  For\n"
                    "generation also the bytes of weights read per token, the machine's read bandwidth\n"
-                   "(measured here) and tg as a percentage of that roofline.\n\n"
+                   "(measured here; on a Vulkan device, the device's, read by a shader) and tg as a\n"
+                   "percentage of that roofline.\n\n"
                    "  -m, --model FILE        GGUF model; repeat for several\n"
                    "  -p, --n-prompt N[,N..]  prompt lengths (default 512; 0 = no prompt test)\n"
                    "  -n, --n-gen N[,N..]     tokens to generate (default 128; 0 = no generation test)\n"
                    "  -t, --threads N[,N..]   CPU threads (default: all online CPUs)\n"
                    "  -r, --repetitions N     timed runs per test (default 5)\n"
-                   "      --backend cpu       backend (only cpu is built)\n"
+                   "      --backend B         auto, cpu or vulkan (default: $HARK_BACKEND or auto); the\n"
+                   "                          backend column shows where each test ran\n"
+                   "      --device N          Vulkan device (see hark devices)\n"
                    "      --json              one JSON object per line and test instead of the table\n"
                    "      --membw-mib N       buffer of the bandwidth probe (default: 4x the last-level\n"
                    "                          cache, at least 1 GiB; smaller measures caches)\n"
@@ -408,10 +452,7 @@ int cmd_bench(int argc, char **argv)
             parse_list(&c, 1, 512, &th);
         } else if (cli_opt(&c, "-r", "--repetitions")) {
             cli_int(&c, 1, 1000, &reps);
-        } else if (cli_opt(&c, NULL, "--backend")) {
-            const char *b = cli_value(&c);
-            if (b && strcasecmp(b, "cpu") != 0)
-                return cli_error("bench: backend '%s' is not available (this build has: cpu)", b);
+        } else if (cli_backend_option(&c, &base)) {
         } else if (cli_opt(&c, NULL, "--json")) {
             json = true;
         } else if (cli_opt(&c, NULL, "--membw-mib")) {
@@ -444,7 +485,9 @@ int cmd_bench(int argc, char **argv)
      * loaded so nothing else competes for memory */
     double gbs[MAX_LIST];
     for (int i = 0; i < th.n; i++)
-        gbs[i] = any_tg ? measure_bandwidth(th.v[i], membw_mib) : -1;
+        gbs[i] = any_tg ? in_child(cpu_probe, &(probe){.n_threads = th.v[i], .mib = membw_mib}) : -1;
+    probe dev = {.session = &base};
+    const double dev_gbs = any_tg ? in_child(device_probe, &dev) : -1;
 
     int status = 0;
     bool header = false;
@@ -464,7 +507,7 @@ int cmd_bench(int argc, char **argv)
                 if (count == 0)
                     continue;
                 result r;
-                if (run_test(m, is_tg ? 0 : count, is_tg ? count : 0, th.v[ti], (int)reps, &r, &err)) {
+                if (run_test(m, &base, is_tg ? 0 : count, is_tg ? count : 0, th.v[ti], (int)reps, &r, &err)) {
                     status = cli_error("bench: %s", err.msg);
                     break;
                 }
@@ -474,7 +517,8 @@ int cmd_bench(int argc, char **argv)
                     fputs(TABLE_HEAD, stdout);
                     header = true;
                 }
-                print_row(json, models[mi_idx], &mi, th.v[ti], test, is_tg, &r, gbs[ti]);
+                /* the CPU's bandwidth is no roofline for a device */
+                print_row(json, models[mi_idx], &mi, th.v[ti], test, is_tg, &r, r.gpu ? dev_gbs : gbs[ti]);
             }
         }
         hk_model_free(m);
@@ -487,6 +531,8 @@ int cmd_bench(int argc, char **argv)
             else
                 printf("read bandwidth (%d threads): could not be measured\n", th.v[i]);
         }
+        if (dev_gbs > 0)
+            printf("device read bandwidth (%s): %.2f GB/s\n", dev.device, dev_gbs);
         printf("peak RSS: %.1f MiB\n", peak_rss_mib());
     }
     fflush(stdout);

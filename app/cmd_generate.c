@@ -34,6 +34,13 @@ static const char gen_options_help[] =
     "                          8-bit activation quantization\n"
     "  -v, --verbose           print timings on stderr\n";
 
+/* The --help text: the options above, then --backend and --device. */
+static void print_gen_options(void)
+{
+    fputs(gen_options_help, stdout);
+    fputs(cli_backend_help, stdout);
+}
+
 /* Consume one generation option at c->i; false if it is not one. */
 static bool gen_option(cli_args *c, gen_opts *o)
 {
@@ -88,6 +95,7 @@ static bool gen_option(cli_args *c, gen_opts *o)
         ss->matmul = HK_MATMUL_EXACT;
     } else if (cli_opt(c, "-v", "--verbose")) {
         o->verbose = true;
+    } else if (cli_backend_option(c, ss)) {
     } else {
         return false;
     }
@@ -150,8 +158,8 @@ int cmd_run(int argc, char **argv)
                    "  -p, --prompt TEXT       prompt text\n"
                    "  -f, --file FILE         read the prompt from a file\n"
                    "      --special           parse special-token text (<|im_start|>...) in the prompt\n"
-                   "      --ignore-eos        do not stop at end-of-text tokens\n%s",
-                   gen_options_help);
+                   "      --ignore-eos        do not stop at end-of-text tokens\n");
+            print_gen_options();
             return 0;
         } else if (cli_opt(&c, "-p", "--prompt")) {
             prompt = cli_value(&c);
@@ -238,8 +246,8 @@ int cmd_chat(int argc, char **argv)
                    "(interactive or piped); /exit or end of input quits.\n\n"
                    "      --system TEXT       system prompt\n"
                    "      --template NAME     chat template instead of the file's (chatml, llama3, llama2,\n"
-                   "                          gemma, phi3, mistral, zephyr...)\n%s",
-                   gen_options_help);
+                   "                          gemma, phi3, mistral, zephyr...)\n");
+            print_gen_options();
             return 0;
         } else if (cli_opt(&c, NULL, "--system")) {
             o.p.system_prompt = cli_value(&c);

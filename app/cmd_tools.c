@@ -11,6 +11,7 @@
 #include "model.h"
 #include "quantize.h"
 #include "tokenizer.h"
+#include "vk/vk.h"
 
 int cmd_info(int argc, char **argv)
 {
@@ -188,7 +189,8 @@ int cmd_logits(int argc, char **argv)
                    "  -t, --threads N     CPU threads\n"
                    "      --kv-type f16|f32  KV cache precision (default f32: exact)\n"
                    "      --llamacpp      quantize activations as llama.cpp does (default: exact F32\n"
-                   "                      arithmetic on dequantized weights)\n");
+                   "                      arithmetic on dequantized weights)\n%s",
+                   cli_backend_help);
             return 0;
         } else if (cli_opt(&c, "-m", "--model")) {
             model = cli_value(&c);
@@ -209,6 +211,7 @@ int cmd_logits(int argc, char **argv)
                 c.bad = cli_error("logits: --kv-type expects f16 or f32, got '%s'", s);
         } else if (cli_opt(&c, NULL, "--llamacpp")) {
             sp.matmul = HK_MATMUL_LLAMACPP;
+        } else if (cli_backend_option(&c, &sp)) {
         } else {
             return cli_error("logits: unknown option '%s' (see hark logits --help)", argv[c.i]);
         }
@@ -317,5 +320,55 @@ int cmd_quantize(int argc, char **argv)
     hk_error err;
     if (hk_quantize_file(pos[0], pos[1], pos[2], (int)threads, &err))
         return cli_error("%s", err.msg);
+    return 0;
+}
+
+/* ---- hark devices ---- */
+
+static void print_device(const hk_vk_device_info *d, bool picked)
+{
+    printf("%c %d: %s\n", picked ? '*' : ' ', d->index, d->name);
+    printf("    type %s, Vulkan %u.%u.%u, driver %s\n", hk_vk_device_type_name(d->type), d->api_version >> 22,
+           (d->api_version >> 12) & 0x3ffu, d->api_version & 0xfffu, d->driver[0] ? d->driver : "(not reported)");
+    printf("    device-local memory %.0f MiB, max storage buffer %.0f MiB, subgroup %u\n",
+           (double)d->device_local_bytes / (1024.0 * 1024.0), (double)d->max_storage_range / (1024.0 * 1024.0),
+           d->subgroup_size);
+    printf("    fp16 %s, int8-dot %s, subgroup-arith %s, coopmat %s\n", d->fp16 ? "yes" : "no",
+           d->int8_dot ? "yes" : "no", d->subgroup_arith ? "yes" : "no", d->coopmat ? "yes" : "no");
+}
+
+int cmd_devices(int argc, char **argv)
+{
+    cli_args c = {"devices", argc, argv, 1, false};
+    for (; c.i < argc; c.i++) {
+        if (cli_opt(&c, "-h", "--help")) {
+            printf("usage: hark devices\n"
+                   "List the Vulkan devices (the index is --device N) and mark with * the one\n"
+                   "--backend auto uses: the best GPU, never a CPU driver such as lavapipe.\n");
+            return 0;
+        }
+        return cli_error("devices: unknown option '%s' (see hark devices --help)", argv[c.i]);
+    }
+    enum { MAX_DEVICES = 64 };
+    hk_vk_device_info list[MAX_DEVICES];
+    hk_error err;
+    int n = hk_vk_list(list, MAX_DEVICES, &err);
+    if (n < 0) { /* no Vulkan is an answer, not a failure */
+        printf("no Vulkan devices: %s\n", err.msg);
+        return 0;
+    }
+    if (n > MAX_DEVICES)
+        n = MAX_DEVICES;
+    int pick = hk_vk_pick(list, n, false);
+    for (int i = 0; i < n; i++)
+        print_device(&list[i], i == pick);
+    if (n == 0)
+        printf("no Vulkan devices\n");
+    if (pick >= 0)
+        printf("auto: device %d (%s)\n", pick, list[pick].name);
+    else if ((pick = hk_vk_pick(list, n, true)) >= 0)
+        printf("auto: the CPU (no Vulkan GPU; --backend vulkan would use device %d)\n", pick);
+    else
+        printf("auto: the CPU (no usable Vulkan device)\n");
     return 0;
 }

@@ -17,7 +17,8 @@ static const char usage[] =
     "  logits    write the logits of a token sequence (for parity checks)\n"
     "  quantize  write a quantized copy of a GGUF model\n"
     "  bench     measure prompt and generation speed (tokens/s, memory roofline)\n"
-    "  mkmodel   write a random-weight model in the shape of a real one, for bench\n\n"
+    "  mkmodel   write a random-weight model in the shape of a real one, for bench\n"
+    "  devices   list the Vulkan devices and the one --backend auto would use\n\n"
     "Run 'hark COMMAND --help' for a command's options.  With no command, hark chats\n"
     "with the default model ($HARK_MODEL or the first ~/.local/share/hark/models/*.gguf).\n";
 
@@ -47,7 +48,7 @@ int main(int argc, char **argv)
     } cmds[] = {
         {"run", cmd_run},       {"chat", cmd_chat},   {"info", cmd_info},
         {"tokenize", cmd_tokenize}, {"logits", cmd_logits}, {"quantize", cmd_quantize},
-        {"bench", cmd_bench},   {"mkmodel", cmd_mkmodel},
+        {"bench", cmd_bench},   {"mkmodel", cmd_mkmodel}, {"devices", cmd_devices},
     };
     if (argc < 2)
         return default_job();

@@ -75,7 +75,12 @@ const hk_gguf *hk_model_gguf(const hk_model *m);      /* metadata, for chat temp
 const hk_tokenizer *hk_model_tokenizer(const hk_model *m); /* NULL when the file has none */
 
 /* A conversation: KV cache, position, work buffers and threads, all sized
- * here so that decoding allocates nothing. */
+ * here so that decoding allocates nothing.  p->backend picks the device
+ * (model.h: hk_backend_kind; $HARK_BACKEND = auto|cpu|vulkan when AUTO).  A
+ * Vulkan device that cannot be used - none there, too little memory, an
+ * error, or lost while decoding - costs one line on stderr ("hark: vulkan:
+ * <reason>; running on the CPU") and the session carries on on the CPU,
+ * rebuilding its cache there from the tokens it holds. */
 hk_session *hk_session_new(hk_model *m, const hk_session_params *p, hk_error *err);
 void hk_session_free(hk_session *s);
 
@@ -92,6 +97,9 @@ int hk_session_decode(hk_session *s, const int32_t *tokens, int32_t n, bool all_
 const float *hk_session_logits(const hk_session *s, int32_t i);
 int32_t hk_session_pos(const hk_session *s);   /* tokens in the KV cache */
 int32_t hk_session_n_ctx(const hk_session *s);
+/* Where the session computes: "cpu" or "vulkan (<device name>)"; after a
+ * fallback (the device failed or was lost) "cpu". */
+const char *hk_session_backend_name(const hk_session *s);
 /* Whether a full cache can make room by a context shift. */
 bool hk_session_can_shift(const hk_session *s);
 /* Forgets positions >= pos (to evaluate a different continuation). */

@@ -6,6 +6,9 @@
 #include "model.h"
 #include "ops.h"
 #include "threadpool.h"
+#include "vk/vk.h"
+
+typedef struct hk_vk_lm hk_vk_lm;
 
 typedef enum hk_arch {
     HK_ARCH_LLAMA,   /* Llama 2/3, TinyLlama, SmolLM2, stories: the reference layout */
@@ -69,6 +72,14 @@ struct hk_model {
 struct hk_session {
     hk_model *m;
     hk_session_params p;         /* as resolved: n_ctx, n_batch, n_threads filled in */
+    hk_vk *vk;                   /* the Vulkan device the session runs on, or NULL */
+    hk_vk_lm *gpu;               /* the model on it (weights, KV cache); NULL on the CPU */
+    char backend_name[300];      /* "cpu" or "vulkan (<device name>)" */
+    int32_t *history;            /* [n_ctx] token at each cached position, to rebuild the
+                                  * cache on the CPU when the device is lost */
+
+    /* The CPU path: everything below up to the logits is allocated only
+     * when the session runs on the CPU (from the start or after a fallback). */
     hk_pool *pool;
     hk_backend *be;
     size_t kv_elt;               /* bytes per cached value: 2 (F16) or 4 (F32) */

@@ -4,9 +4,12 @@
  * ever before (all_logits over a long prompt), never per token. */
 #include "model_impl.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "vk/vk_lm.h"
 
 enum { DEFAULT_N_CTX = 4096, DEFAULT_N_BATCH = 512, MAX_THREADS = 512 };
 
@@ -20,6 +23,8 @@ hk_session_params hk_session_default_params(void)
         .n_threads = 0,
         .ctx_shift = false,
         .n_keep = 0,
+        .backend = HK_BACKEND_AUTO,
+        .device = -1,
     };
     return p;
 }
@@ -39,6 +44,136 @@ static float *alloc_rows(int32_t rows, int64_t width)
     return bytes ? malloc(bytes) : NULL;
 }
 
+static int cpu_kv_init(hk_session *s, hk_error *err)
+{
+    const hk_model *m = s->m;
+    const hk_session_params p = s->p;
+    size_t per_layer = mul3((size_t)p.n_ctx, (size_t)(s->k_row + s->v_row), s->kv_elt);
+    size_t kv_bytes = mul3(per_layer, (size_t)m->n_layer, 1);
+    if (kv_bytes == 0)
+        return hk_fail(err, "%s: a KV cache of %d positions is too large to address", m->path, p.n_ctx);
+    s->k_cache = calloc((size_t)m->n_layer * (size_t)p.n_ctx, (size_t)s->k_row * s->kv_elt);
+    s->v_cache = calloc((size_t)m->n_layer * (size_t)p.n_ctx, (size_t)s->v_row * s->kv_elt);
+    if (!s->k_cache || !s->v_cache)
+        return hk_fail(err, "%s: cannot allocate a KV cache of %.0f MiB for %d positions; use a smaller -c", m->path,
+                       (double)kv_bytes / (1024.0 * 1024.0), p.n_ctx);
+    return 0;
+}
+
+/* The CPU's KV cache, work buffers, threads and kernels: made when the
+ * session starts on the CPU, or when it falls back there. */
+static int cpu_init(hk_session *s, hk_error *err)
+{
+    const hk_model *m = s->m;
+    const hk_session_params p = s->p;
+    if (cpu_kv_init(s, err) < 0)
+        return -1;
+    const int32_t B = p.n_batch;
+    const int64_t nq = (int64_t)m->n_head * m->head_dim_k, no = (int64_t)m->n_head * m->head_dim_v;
+    s->x = alloc_rows(B, m->n_embd);
+    s->xn = alloc_rows(B, m->n_embd);
+    s->tmp = alloc_rows(B, m->n_embd);
+    s->q = alloc_rows(B, nq);
+    s->k = alloc_rows(B, s->k_row);
+    s->v = alloc_rows(B, s->v_row);
+    s->att = alloc_rows(B, no);
+    s->gate = alloc_rows(B, m->n_ff);
+    s->up = alloc_rows(B, m->n_ff);
+    s->positions = malloc(sizeof *s->positions * (size_t)B);
+    s->row = alloc_rows(1, s->k_row);
+    if (!s->x || !s->xn || !s->tmp || !s->q || !s->k || !s->v || !s->att || !s->gate || !s->up || !s->positions ||
+        !s->row)
+        return hk_fail(err, "%s: cannot allocate work buffers for batches of %d tokens", m->path, B);
+    s->pool = hk_pool_new(p.n_threads);
+    if (!s->pool)
+        return hk_fail(err, "cannot start %d threads", p.n_threads);
+    int64_t max_in = m->n_embd;
+    if (m->n_ff > max_in)
+        max_in = m->n_ff;
+    if (no > max_in)
+        max_in = no;
+    int max_hd = m->head_dim_k > m->head_dim_v ? m->head_dim_k : m->head_dim_v;
+    s->be = hk_backend_new(s->pool, p.matmul, max_in, B, p.n_ctx, max_hd, m->rope.n_rot);
+    if (!s->be)
+        return hk_fail(err, "%s: cannot allocate work buffers for batches of %d tokens", m->path, B);
+    snprintf(s->backend_name, sizeof s->backend_name, "cpu");
+    return 0;
+}
+
+static void cpu_free(hk_session *s)
+{
+    hk_backend_free(s->be);
+    hk_pool_free(s->pool);
+    free(s->k_cache);
+    free(s->v_cache);
+    free(s->x);
+    free(s->xn);
+    free(s->tmp);
+    free(s->q);
+    free(s->k);
+    free(s->v);
+    free(s->att);
+    free(s->gate);
+    free(s->up);
+    free(s->positions);
+    free(s->row);
+}
+
+static void gpu_free(hk_session *s)
+{
+    hk_vk_lm_free(s->gpu);
+    hk_vk_close(s->vk);
+    s->gpu = NULL;
+    s->vk = NULL;
+}
+
+/* p->backend, or for AUTO what $HARK_BACKEND asks for. */
+static hk_backend_kind resolve_backend(hk_backend_kind b)
+{
+    if (b != HK_BACKEND_AUTO)
+        return b;
+    const char *e = getenv("HARK_BACKEND");
+    if (!e || !*e || strcmp(e, "auto") == 0)
+        return HK_BACKEND_AUTO;
+    if (strcmp(e, "cpu") == 0)
+        return HK_BACKEND_CPU;
+    if (strcmp(e, "vulkan") == 0)
+        return HK_BACKEND_VULKAN;
+    fprintf(stderr, "hark: HARK_BACKEND=%s is not auto, cpu or vulkan; ignored\n", e);
+    return HK_BACKEND_AUTO;
+}
+
+/* The one line a fallback costs; every reason is named as Vulkan's. */
+static void warn_fallback(const char *reason)
+{
+    bool named = strncmp(reason, "vulkan: ", 8) == 0;
+    fprintf(stderr, "hark: %s%s; running on the CPU\n", named ? "" : "vulkan: ", reason);
+}
+
+/* Puts the model on a Vulkan device when the backend asks for one.  Fails
+ * only in the sense that the session stays on the CPU: quietly when AUTO
+ * finds no GPU, with one line on stderr otherwise. */
+static void gpu_init(hk_session *s, hk_backend_kind backend)
+{
+    hk_error e = {{0}};
+    if (backend == HK_BACKEND_CPU)
+        return;
+    bool explicit = backend == HK_BACKEND_VULKAN;
+    s->vk = hk_vk_open(s->p.device, explicit, &e);
+    if (!s->vk) {
+        if (explicit)
+            warn_fallback(e.msg);
+        return;
+    }
+    s->gpu = hk_vk_lm_new(s->vk, s->m, &s->p, &e);
+    if (!s->gpu) {
+        warn_fallback(e.msg);
+        gpu_free(s);
+        return;
+    }
+    snprintf(s->backend_name, sizeof s->backend_name, "vulkan (%.280s)", hk_vk_info(s->vk)->name);
+}
+
 hk_session *hk_session_new(hk_model *m, const hk_session_params *params, hk_error *err)
 {
     hk_session_params p = params ? *params : hk_session_default_params();
@@ -53,6 +188,10 @@ hk_session *hk_session_new(hk_model *m, const hk_session_params *params, hk_erro
     }
     if (p.matmul != HK_MATMUL_EXACT && p.matmul != HK_MATMUL_LLAMACPP) {
         hk_fail(err, "unknown matmul mode %d", (int)p.matmul);
+        return NULL;
+    }
+    if (p.backend != HK_BACKEND_AUTO && p.backend != HK_BACKEND_CPU && p.backend != HK_BACKEND_VULKAN) {
+        hk_fail(err, "unknown backend %d", (int)p.backend);
         return NULL;
     }
     if (p.n_ctx == 0)
@@ -78,56 +217,16 @@ hk_session *hk_session_new(hk_model *m, const hk_session_params *params, hk_erro
     s->kv_elt = p.kv_type == HK_TYPE_F16 ? 2 : 4;
     s->k_row = (int64_t)m->n_head_kv * m->head_dim_k;
     s->v_row = (int64_t)m->n_head_kv * m->head_dim_v;
-    size_t per_layer = mul3((size_t)p.n_ctx, (size_t)(s->k_row + s->v_row), s->kv_elt);
-    size_t kv_bytes = mul3(per_layer, (size_t)m->n_layer, 1);
-    if (kv_bytes == 0) {
-        hk_fail(err, "%s: a KV cache of %d positions is too large to address", m->path, p.n_ctx);
-        goto fail;
-    }
-    s->k_cache = calloc((size_t)m->n_layer * (size_t)p.n_ctx, (size_t)s->k_row * s->kv_elt);
-    s->v_cache = calloc((size_t)m->n_layer * (size_t)p.n_ctx, (size_t)s->v_row * s->kv_elt);
-    if (!s->k_cache || !s->v_cache) {
-        hk_fail(err, "%s: cannot allocate a KV cache of %.0f MiB for %d positions; use a smaller -c", m->path,
-                (double)kv_bytes / (1024.0 * 1024.0), p.n_ctx);
-        goto fail;
-    }
-
-    const int32_t B = p.n_batch;
-    const int64_t nq = (int64_t)m->n_head * m->head_dim_k, no = (int64_t)m->n_head * m->head_dim_v;
-    s->x = alloc_rows(B, m->n_embd);
-    s->xn = alloc_rows(B, m->n_embd);
-    s->tmp = alloc_rows(B, m->n_embd);
-    s->q = alloc_rows(B, nq);
-    s->k = alloc_rows(B, s->k_row);
-    s->v = alloc_rows(B, s->v_row);
-    s->att = alloc_rows(B, no);
-    s->gate = alloc_rows(B, m->n_ff);
-    s->up = alloc_rows(B, m->n_ff);
-    s->positions = malloc(sizeof *s->positions * (size_t)B);
-    s->row = alloc_rows(1, s->k_row);
+    s->history = malloc(sizeof *s->history * (size_t)p.n_ctx);
     s->logits_cap = 1;
     s->logits = alloc_rows(1, m->n_vocab);
-    if (!s->x || !s->xn || !s->tmp || !s->q || !s->k || !s->v || !s->att || !s->gate || !s->up || !s->positions ||
-        !s->row || !s->logits) {
-        hk_fail(err, "%s: cannot allocate work buffers for batches of %d tokens", m->path, B);
+    if (!s->history || !s->logits) {
+        hk_fail(err, "out of memory");
         goto fail;
     }
-    s->pool = hk_pool_new(p.n_threads);
-    if (!s->pool) {
-        hk_fail(err, "cannot start %d threads", p.n_threads);
+    gpu_init(s, resolve_backend(p.backend));
+    if (!s->gpu && cpu_init(s, err) < 0)
         goto fail;
-    }
-    int64_t max_in = m->n_embd;
-    if (m->n_ff > max_in)
-        max_in = m->n_ff;
-    if (no > max_in)
-        max_in = no;
-    int max_hd = m->head_dim_k > m->head_dim_v ? m->head_dim_k : m->head_dim_v;
-    s->be = hk_backend_new(s->pool, p.matmul, max_in, B, p.n_ctx, max_hd, m->rope.n_rot);
-    if (!s->be) {
-        hk_fail(err, "%s: cannot allocate work buffers for batches of %d tokens", m->path, B);
-        goto fail;
-    }
     return s;
 fail:
     hk_session_free(s);
@@ -138,23 +237,43 @@ void hk_session_free(hk_session *s)
 {
     if (!s)
         return;
-    hk_backend_free(s->be);
-    hk_pool_free(s->pool);
-    free(s->k_cache);
-    free(s->v_cache);
-    free(s->x);
-    free(s->xn);
-    free(s->tmp);
-    free(s->q);
-    free(s->k);
-    free(s->v);
-    free(s->att);
-    free(s->gate);
-    free(s->up);
-    free(s->positions);
-    free(s->row);
+    gpu_free(s);
+    cpu_free(s);
+    free(s->history);
     free(s->logits);
     free(s);
+}
+
+const char *hk_session_backend_name(const hk_session *s) { return s->backend_name; }
+
+/* Leaves the device for the CPU (reason: the device's error) and rebuilds
+ * the cache there from the history: positions [0, s->pos). */
+static int fall_back_to_cpu(hk_session *s, const char *reason, hk_error *err)
+{
+    warn_fallback(reason);
+    gpu_free(s);
+    if (cpu_init(s, err) < 0)
+        return -1;
+    for (int32_t off = 0; off < s->pos; off += s->p.n_batch) {
+        int32_t len = s->pos - off < s->p.n_batch ? s->pos - off : s->p.n_batch;
+        hk_forward(s, s->history + off, len, off, 0, s->logits);
+    }
+    return 0;
+}
+
+/* One chunk (n <= n_batch) at position pos on whichever backend runs the session. */
+static int eval_chunk(hk_session *s, const int32_t *tokens, int n, int32_t pos, int out_rows, float *out,
+                      hk_error *err)
+{
+    if (s->gpu) {
+        hk_error e = {{0}};
+        if (hk_vk_lm_forward(s->gpu, tokens, n, pos, out_rows, out, &e) == 0)
+            return 0;
+        if (fall_back_to_cpu(s, e.msg, err) < 0)
+            return -1;
+    }
+    hk_forward(s, tokens, n, pos, out_rows, out);
+    return 0;
 }
 
 static int32_t kept(const hk_session *s, int32_t pos)
@@ -170,9 +289,8 @@ bool hk_session_can_shift(const hk_session *s) { return s->p.ctx_shift && discar
 
 /* Drops cells [keep, keep+d), moves the rest down and rotates their keys by
  * -d positions, so that the cache reads as if those tokens had never been. */
-static void context_shift(hk_session *s)
+static void cpu_context_shift(hk_session *s, int32_t pos, int32_t keep, int32_t d)
 {
-    const int32_t pos = s->pos, keep = kept(s, pos), d = discard_at(s, pos);
     const size_t kb = (size_t)s->k_row * s->kv_elt, vb = (size_t)s->v_row * s->kv_elt;
     for (int il = 0; il < s->m->n_layer; il++) {
         uint8_t *k = s->k_cache + (size_t)il * (size_t)s->p.n_ctx * kb;
@@ -181,12 +299,32 @@ static void context_shift(hk_session *s)
         memmove(v + (size_t)keep * vb, v + (size_t)(keep + d) * vb, (size_t)(pos - keep - d) * vb);
     }
     hk_kv_rerope(s, keep, pos - d, -d);
+}
+
+/* The history moves with the cells.  After a fallback here the CPU rebuilds
+ * the shifted cache by evaluating the kept tokens afresh: not the same
+ * numbers as shifted cells (their keys and values saw the dropped tokens),
+ * but the closest the CPU can get without the device's cache. */
+static int context_shift(hk_session *s, hk_error *err)
+{
+    const int32_t pos = s->pos, keep = kept(s, pos), d = discard_at(s, pos);
+    memmove(s->history + keep, s->history + keep + d, sizeof *s->history * (size_t)(pos - keep - d));
+    hk_error e = {{0}};
+    if (s->gpu && hk_vk_lm_shift(s->gpu, keep, d, pos, &e) < 0) {
+        s->pos = pos - d;
+        return fall_back_to_cpu(s, e.msg, err);
+    }
+    if (!s->gpu)
+        cpu_context_shift(s, pos, keep, d);
     s->pos = pos - d;
+    return 0;
 }
 
 int hk_session_decode(hk_session *s, const int32_t *tokens, int32_t n, bool all_logits, hk_error *err)
 {
     const hk_model *m = s->m;
+    if (!s->gpu && !s->be)
+        return hk_fail(err, "%s: the session lost its device and could not move to the CPU", m->path);
     if (n <= 0)
         return hk_fail(err, "no tokens to evaluate");
     for (int32_t i = 0; i < n; i++)
@@ -216,16 +354,19 @@ int hk_session_decode(hk_session *s, const int32_t *tokens, int32_t n, bool all_
         s->logits = grown;
         s->logits_cap = n;
     }
-    while (s->pos + n > s->p.n_ctx)
-        context_shift(s);
-
     s->logits_valid = false;
+    while (s->pos + n > s->p.n_ctx)
+        if (context_shift(s, err) < 0)
+            return -1;
+
     for (int32_t off = 0; off < n; off += s->p.n_batch) {
         int32_t len = n - off < s->p.n_batch ? n - off : s->p.n_batch;
         bool last_chunk = off + len == n;
         int out_rows = all_logits ? len : last_chunk ? 1 : 0;
         float *out = all_logits ? s->logits + (size_t)off * (size_t)m->n_vocab : s->logits;
-        hk_forward(s, tokens + off, len, s->pos, out_rows, out);
+        if (eval_chunk(s, tokens + off, len, s->pos, out_rows, out, err) < 0)
+            return -1;
+        memcpy(s->history + s->pos, tokens + off, sizeof *tokens * (size_t)len);
         s->pos += len;
     }
     s->n_decoded = n;

@@ -78,7 +78,7 @@ bad "bench no model" "-m" "$HARK" bench -p 8
 bad "bench bad -p" "-p" "$HARK" bench -m "$tmp/m.gguf" -p 12x
 bad "bench bad -t" "-t" "$HARK" bench -m "$tmp/m.gguf" -t 0
 bad "bench bad -r" "-r" "$HARK" bench -m "$tmp/m.gguf" -r -1
-bad "bench unknown backend" "vulkan" "$HARK" bench -m "$tmp/m.gguf" --backend vulkan
+bad "bench unknown backend" "bogus" "$HARK" bench -m "$tmp/m.gguf" --backend bogus
 bad "bench nothing to do" "nothing to measure" "$HARK" bench -m "$tmp/m.gguf" -p 0 -n 0
 bad "bench not a model" "$tmp/info" "$HARK" bench -m "$tmp/info" -p 8 -n 0
 bad "mkmodel unknown shape" "llama-70b" "$HARK" mkmodel --shape llama-70b --type Q4_0 -o "$tmp/x.gguf"

@@ -18,17 +18,16 @@
  * Everything runs with 1 and with 2 threads; the 2-thread numbers must be
  * bitwise identical (rows are split, never sums).  Then: a full context
  * fails cleanly, and the context shift moves and re-ropes the cache. */
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "check.h"
 #include "cpu/kernels.h"
 #include "model.h"
 #include "model_impl.h"
+#include "parity_common.h"
 
 /* Tolerances, relative rms of the difference to the matching golden.
  *
@@ -50,17 +49,12 @@
  * ubatch=1": up to 0.016 on logits of rms 0.32, 0.58 on gemma2's 15.4).
  * Those are reported; the hard limit for them is FLIP_CEIL, and at least
  * MIN_BITLEVEL of these comparisons must agree to ~1e-6 (a systematic error,
- * e.g. a missing F16 rounding, would move every file at once). */
-#define REL_TOL_EXACT 1e-4
+ * e.g. a missing F16 rounding, would move every file at once).  REL_TOL_EXACT
+ * (1e-4) and FLIP_CEIL (0.025) are in parity_common.h, shared with the
+ * Vulkan parity test. */
 #define REL_TOL 0.003
-#define FLIP_CEIL 0.025
 #define BITLEVEL 1e-6
 #define MIN_BITLEVEL 0.4
-#define GREEDY_MARGIN 0.01f
-#define GREEDY_STEPS 16
-#define STORIES_STEPS 200
-
-static char path_buf[4096];
 
 /* LLAMACPP-mode comparisons (1 thread): all, over the target, bit-level. */
 static int n_cmp, n_over, n_bitlevel;
@@ -108,104 +102,6 @@ static void check_flip(double rel, const char *what, const char *name, const cha
 }
 
 
-static const char *golden(const char *name, const char *suffix)
-{
-    snprintf(path_buf, sizeof path_buf, "%s/%s.%s", hk_shared_path("fixtures/llm/goldens"), name, suffix);
-    return path_buf;
-}
-
-static bool exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-static float *read_f32(const char *path, size_t *n)
-{
-    size_t len;
-    char *buf = hk_read_file(path, &len);
-    if (!buf)
-        return NULL;
-    *n = len / sizeof(float);
-    float *v = malloc(len ? len : 1);
-    memcpy(v, buf, len);
-    free(buf);
-    return v;
-}
-
-/* Whitespace-separated numbers of a text file (ids or margins). */
-static double *read_numbers(const char *path, int *n)
-{
-    char *buf = hk_read_file(path, NULL);
-    *n = 0;
-    if (!buf)
-        return NULL;
-    size_t cap = 64;
-    double *v = malloc(cap * sizeof *v);
-    char *p = buf, *end;
-    for (;;) {
-        double d = strtod(p, &end);
-        if (end == p)
-            break;
-        if ((size_t)*n == cap)
-            v = realloc(v, (cap *= 2) * sizeof *v);
-        v[(*n)++] = d;
-        p = end;
-    }
-    free(buf);
-    return v;
-}
-
-static int32_t *read_ids(const char *path, int *n)
-{
-    double *d = read_numbers(path, n);
-    if (!d)
-        return NULL;
-    int32_t *ids = malloc(sizeof *ids * (size_t)(*n ? *n : 1));
-    for (int i = 0; i < *n; i++)
-        ids[i] = (int32_t)d[i];
-    free(d);
-    return ids;
-}
-
-static int argmax(const float *v, int n)
-{
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (v[i] > v[best])
-            best = i;
-    return best;
-}
-
-typedef struct diff_acc {
-    double d2, g2, max;
-} diff_acc;
-
-static void diff_add(diff_acc *a, const float *got, const float *want, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)got[i] - (double)want[i];
-        a->d2 += d * d;
-        a->g2 += (double)want[i] * want[i];
-        if (fabs(d) > a->max || isnan(d))
-            a->max = isnan(d) ? INFINITY : fabs(d);
-    }
-}
-
-static double diff_rel(const diff_acc *a) { return a->g2 > 0 ? sqrt(a->d2 / a->g2) : INFINITY; }
-
-typedef struct mode {
-    const char *label;
-    hk_matmul_mode mm;
-    hk_type kv;
-} mode;
-
-static const mode MODES[3] = {
-    {"exact", HK_MATMUL_EXACT, HK_TYPE_F32},
-    {"kvf32", HK_MATMUL_LLAMACPP, HK_TYPE_F32},
-    {"kvf16", HK_MATMUL_LLAMACPP, HK_TYPE_F16},
-};
-
 static hk_session *new_session(hk_model *m, const mode *md, int threads, int32_t n_ctx)
 {
     hk_session_params p = hk_session_default_params();
@@ -214,6 +110,7 @@ static hk_session *new_session(hk_model *m, const mode *md, int threads, int32_t
     p.kv_type = md->kv;
     p.matmul = md->mm;
     p.n_threads = threads;
+    p.backend = HK_BACKEND_CPU; /* the CPU's parity; test_parity_vk.c runs Vulkan */
     hk_error err = {{0}};
     hk_session *s = hk_session_new(m, &p, &err);
     CHECK(s != NULL, "session: %s", err.msg);
@@ -226,20 +123,6 @@ typedef struct run_result {
     float *batch;   /* [n_tok][n_vocab] */
     float *steps;   /* [GREEDY_STEPS][n_vocab] */
 } run_result;
-
-/* Suffix of the golden of a mode; NULL when the fixture has none. */
-static const char *logits_golden(const char *name, int mi, bool *dequant)
-{
-    *dequant = false;
-    if (mi == 0) {
-        if (exists(golden(name, "dequant.kvf32.logits.f32"))) {
-            *dequant = true;
-            return "dequant.kvf32.logits.f32";
-        }
-        return "kvf32.logits.f32";
-    }
-    return mi == 1 ? "kvf32.logits.f32" : "logits.f32";
-}
 
 static void run_variant(hk_model *m, const char *name, int mi, int threads, run_result *prev, bool greedy)
 {
@@ -287,9 +170,9 @@ static void run_variant(hk_model *m, const char *name, int mi, int threads, run_
     diff_acc gacc = {0};
     bool have_steps = false;
     if (greedy && rc == 0) {
-        const char *ids_suf = mi == 2 ? "greedy.txt" : "kvf32.greedy.txt";
-        const char *mar_suf = mi == 2 ? "greedy_margins.txt" : "kvf32.greedy_margins.txt";
-        const char *row_suf = mi == 2 ? "greedy_logits.f32" : "kvf32.greedy_logits.f32";
+        const char *ids_suf = greedy_ids_suffix(mi);
+        const char *mar_suf = greedy_margins_suffix(mi);
+        const char *row_suf = greedy_rows_suffix(mi);
         int n_ids, n_mar;
         int32_t *ids = read_ids(golden(name, ids_suf), &n_ids);
         double *mar = read_numbers(golden(name, mar_suf), &n_mar);
@@ -362,7 +245,7 @@ static void stories_bos(hk_model *m, int mi, int threads)
     const mode *md = &MODES[mi];
     const int nv = hk_model_n_vocab(m);
     int n_ids, n_rows_ids;
-    int32_t *want = read_ids(golden("stories260K.bos", mi == 2 ? "greedy.txt" : "kvf32.greedy.txt"), &n_ids);
+    int32_t *want = read_ids(golden("stories260K.bos", greedy_ids_suffix(mi)), &n_ids);
     int32_t *bos = read_ids(golden("stories260K.bos", "tokens.txt"), &n_rows_ids);
     size_t n_rows = 0;
     float *rows = mi == 2 ? read_f32(golden("stories260K.bos", "greedy_logits.f32"), &n_rows) : NULL;
@@ -405,38 +288,19 @@ out:
     free(rows);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 static void parity_all(void)
 {
-    const char *dir = hk_shared_path("fixtures/llm/models");
-    char dirpath[4096];
-    snprintf(dirpath, sizeof dirpath, "%s", dir);
-    DIR *d = opendir(dirpath);
-    CHECK(d != NULL, "cannot open %s", dirpath);
-    if (!d)
-        return;
-    char *names[256];
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < 256) {
-        size_t len = strlen(e->d_name);
-        if (len > 5 && strcmp(e->d_name + len - 5, ".gguf") == 0)
-            names[n++] = strndup(e->d_name, len - 5);
-    }
-    closedir(d);
-    qsort(names, (size_t)n, sizeof *names, cmp_str);
-    CHECK(n >= 17, "only %d models in %s", n, dirpath);
+    int n;
+    char **names = fixture_models(&n);
+    CHECK(n >= 17, "only %d models in %s", n, hk_shared_path("fixtures/llm/models"));
     printf("model                    mode             logits vs golden              greedy (ids matched/checked, "
            "step rows rel rms)\n");
     for (int i = 0; i < n; i++) {
-        char mpath[4200];
-        snprintf(mpath, sizeof mpath, "%s/%s.gguf", dirpath, names[i]);
-        hk_error err = {{0}};
-        hk_model *m = hk_model_load(mpath, &err);
-        CHECK(m != NULL, "load %s: %s", names[i], err.msg);
-        if (!m)
+        hk_model *m = load_fixture(names[i]);
+        if (!m) {
+            free(names[i]);
             continue;
+        }
         bool stories = strcmp(names[i], "stories260K") == 0;
         char variant[300];
         snprintf(variant, sizeof variant, "%s%s", names[i], stories ? ".prompt" : "");
@@ -457,6 +321,7 @@ static void parity_all(void)
         hk_model_free(m);
         free(names[i]);
     }
+    free(names);
     printf("llama.cpp-mode comparisons: %d, bit-level (<= %g) %d, over the %g target %d\n", n_cmp, BITLEVEL,
            n_bitlevel, REL_TOL, n_over);
     if (!simd_pass) {
@@ -574,6 +439,7 @@ static void context_shift(void)
     p.n_threads = 2;
     p.ctx_shift = true;
     p.n_keep = 4;
+    p.backend = HK_BACKEND_CPU;
     hk_error err = {{0}};
     hk_session *s = hk_session_new(m, &p, &err);
     CHECK(s != NULL, "%s", err.msg);

@@ -1,4 +1,4 @@
-/* The compute shaders of shaders/*.comp, compiled by glslc at build time and
+/* The compute shaders (shaders/NAME.comp), compiled by glslc at build time and
  * embedded (shaders/embed_spirv.py writes the table).  One entry per
  * variant: shaders/meson.build names each as NAME=FILE.comp[:DEF=VAL,...]. */
 #ifndef HK_SPIRV_H

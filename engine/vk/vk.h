@@ -16,7 +16,12 @@
  *                        "hark: vulkan validation: ..." on stderr and counts it
  *   HARK_VK_MEMORY_LIMIT=MiB  pretend the device has at most this much
  *                        device-local memory (tests force the out-of-memory
- *                        fallback with it) */
+ *                        fallback with it)
+ *   HARK_VK_LOSE_AFTER=N a test hook: submissions after the first N report
+ *                        a lost device (HK_VK_LOST), to test the CPU fallback
+ *   HARK_VK_STAGING=1    a test hook: uploads and downloads always go through
+ *                        the staging buffer, as on a discrete GPU, even where
+ *                        device memory is host-visible (lavapipe, UMA) */
 #ifndef HK_VK_H
 #define HK_VK_H
 
@@ -51,6 +56,20 @@ typedef struct hk_vk_device_info {
 
 const char *hk_vk_device_type_name(hk_vk_device_type t); /* "discrete GPU", "integrated GPU", "CPU", ... */
 
+/* Optional device features that hk_vk_open turned on (each only where the
+ * device supports it): a shader needing one is used only when it is true. */
+typedef struct hk_vk_features {
+    bool float16;         /* shaderFloat16: float16_t arithmetic */
+    bool int8;            /* shaderInt8: int8_t arithmetic */
+    bool int16;           /* shaderInt16 */
+    bool int64;           /* shaderInt64 */
+    bool storage16;       /* storageBuffer16BitAccess: 16-bit types in storage buffers */
+    bool storage8;        /* storageBuffer8BitAccess: 8-bit types in storage buffers */
+    bool int_dot;         /* shaderIntegerDotProduct (dotPacked4x8 etc.) */
+    bool subgroup_arith;  /* subgroupAdd etc. in compute shaders (a property, nothing to enable) */
+    bool subgroup_size_control; /* subgroupSizeControl + computeFullSubgroups */
+} hk_vk_features;
+
 /* Fills up to max entries, returns the number of devices (may exceed max),
  * or -1 with err set (no loader, no driver, instance creation failed). */
 int hk_vk_list(hk_vk_device_info *out, int max, hk_error *err);
@@ -62,11 +81,22 @@ typedef struct hk_vk hk_vk;
  * allow_cpu - a CPU device (lavapipe).  Creates the compute queue, command
  * pool, descriptor pool and a pipeline cache. */
 hk_vk *hk_vk_open(int index, bool allow_cpu, hk_error *err);
+/* Waits for the device, then frees everything made from vk (buffers,
+ * pipelines, nodes, command buffers not freed yet) and the device. */
 void hk_vk_close(hk_vk *vk);
 const hk_vk_device_info *hk_vk_info(const hk_vk *vk);
 uint64_t hk_vk_min_offset_align(const hk_vk *vk); /* minStorageBufferOffsetAlignment */
 /* Validation messages of severity error seen so far (HARK_VK_VALIDATE=1). */
 int hk_vk_validation_errors(const hk_vk *vk);
+const hk_vk_features *hk_vk_enabled(const hk_vk *vk);
+/* Whether HARK_VK_VALIDATE=1 got the validation layer and its messenger. */
+bool hk_vk_validating(const hk_vk *vk);
+/* Whether a call has reported a lost device (the hk_vk is then unusable). */
+bool hk_vk_is_lost(const hk_vk *vk);
+
+/* The device hk_vk_open(-1, allow_cpu) picks among list[0..n) when
+ * HARK_DEVICE is unset: its index in list, or -1 when none qualifies. */
+int hk_vk_pick(const hk_vk_device_info *list, int n, bool allow_cpu);
 
 /* ---- buffers ---- */
 typedef enum hk_vk_mem {
@@ -82,7 +112,9 @@ hk_vk_buf *hk_vk_buf_new(hk_vk *vk, uint64_t size, hk_vk_mem mem, const char *wh
 void hk_vk_buf_free(hk_vk *vk, hk_vk_buf *b);
 uint64_t hk_vk_buf_size(const hk_vk_buf *b);
 void *hk_vk_buf_map(hk_vk_buf *b); /* HK_VK_HOST buffers; NULL for device ones */
-/* Copies bytes to a device buffer through a staging buffer (waits). */
+/* Copies bytes to a device buffer through a staging buffer (waits).  Both
+ * first wait for everything submitted on vk, then copy (directly through a
+ * mapping where the memory is host-visible). */
 int hk_vk_upload(hk_vk *vk, hk_vk_buf *dst, uint64_t offset, const void *src, uint64_t size, hk_error *err);
 int hk_vk_download(hk_vk *vk, const hk_vk_buf *src, uint64_t offset, void *dst, uint64_t size, hk_error *err);
 
@@ -118,11 +150,17 @@ int hk_vk_cmd_begin(hk_vk_cmd *c, hk_error *err);
 void hk_vk_cmd_dispatch(hk_vk_cmd *c, const hk_vk_node *n, const void *push, uint32_t push_size, uint32_t gx,
                         uint32_t gy, uint32_t gz);
 /* Makes every shader write before it visible to every shader read and
- * transfer after it (a compute->compute|transfer memory barrier). */
+ * transfer after it (a compute->compute|transfer memory barrier; transfer
+ * writes - copy, fill - count as writes too, and the host as a reader). */
 void hk_vk_cmd_barrier(hk_vk_cmd *c);
 void hk_vk_cmd_copy(hk_vk_cmd *c, const hk_vk_buf *src, uint64_t src_off, hk_vk_buf *dst, uint64_t dst_off,
                     uint64_t size);
 void hk_vk_cmd_fill(hk_vk_cmd *c, hk_vk_buf *dst, uint64_t off, uint64_t size, uint32_t value);
+/* Ends recording with a barrier that makes every write visible to the host
+ * too, so a mapped HK_VK_HOST buffer can be read once hk_vk_cmd_wait
+ * returns.  A misuse while recording (dispatch with too many push bytes,
+ * copy past an end, ...) fails here with the reason; debug builds assert at
+ * the call itself. */
 int hk_vk_cmd_end(hk_vk_cmd *c, hk_error *err);
 /* Submits a recorded buffer; it may be submitted again later without
  * re-recording.  hk_vk_cmd_wait blocks until it finished.  A lost device
@@ -131,5 +169,13 @@ int hk_vk_cmd_end(hk_vk_cmd *c, hk_error *err);
 enum { HK_VK_LOST = -2 };
 int hk_vk_cmd_submit(hk_vk_cmd *c, hk_error *err);
 int hk_vk_cmd_wait(hk_vk_cmd *c, hk_error *err);
+
+/* ---- measurement ---- */
+/* Read bandwidth of device memory in GB/s (10^9 bytes/s): a shader sums a
+ * buffer of `bytes` (0 = 256 MiB; less on a device with little memory or
+ * under HARK_VK_MEMORY_LIMIT), best of `passes` (0 = 5) timed passes after a
+ * warm-up, each timed from submission to the end of the wait.  -1 with err
+ * set when it cannot be measured.  The buffer is freed before it returns. */
+double hk_vk_measure_read_bandwidth(hk_vk *vk, uint64_t bytes, int passes, hk_error *err);
 
 #endif

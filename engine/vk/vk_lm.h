@@ -9,7 +9,12 @@
  * exactly and accumulate in F32, so logits match *.dequant.kvf32 goldens to
  * ~1e-6 as the CPU's exact mode does; with HK_MATMUL_LLAMACPP activations
  * are rounded to the weight type's dot type (Q8_0, Q8_1, Q8_K, F16, BF16)
- * first, as llama.cpp's CPU backend does.  KV cache F16 or F32 as asked. */
+ * first, as llama.cpp's CPU backend does.  KV cache F16 or F32 as asked.
+ * The cos/sin of the RoPE angles come from the host (hk_op_rope's float
+ * iteration and libm), because Vulkan's sin/cos may be off by 2^-11.
+ *
+ * Environment (tests): HARK_VK_LOGITS_ROWS=N keeps at most N rows of logits
+ * on the device, so that longer all-logits batches take the chunked path. */
 #ifndef HK_VK_LM_H
 #define HK_VK_LM_H
 

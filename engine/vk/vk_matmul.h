@@ -12,7 +12,14 @@
  *                       type's vec_dot_type (Q8_0, Q8_1, Q8_K, F16, BF16:
  *                       the same bits as the CPU's act_from_float at the SIMD
  *                       level), integer block dot products, float sums.
- * Only the order of float sums across blocks differs from the CPU. */
+ * Only the order of float sums across blocks differs from the CPU.
+ *
+ * Environment (a test hook):
+ *   HARK_VK_SPLIT_BYTES=N  split weights into parts of at most N bytes (whole
+ *                          rows) instead of maxStorageBufferRange, so that
+ *                          tests cover the split path with small tensors;
+ *   HARK_VK_SUBGROUPS=0    reduce in shared memory even where the device has
+ *                          subgroup arithmetic (as vk_ops.h). */
 #ifndef HK_VK_MATMUL_H
 #define HK_VK_MATMUL_H
 
@@ -26,6 +33,9 @@ typedef struct hk_vk_weight hk_vk_weight;
 hk_vk_weight *hk_vk_weight_upload(hk_vk *vk, const hk_weight *w, const char *name, hk_error *err);
 void hk_vk_weight_free(hk_vk *vk, hk_vk_weight *w);
 uint64_t hk_vk_weight_bytes(const hk_vk_weight *w);
+/* Buffers (row ranges) it was split into: 1 unless a part would exceed
+ * maxStorageBufferRange (or HARK_VK_SPLIT_BYTES). */
+int hk_vk_weight_parts(const hk_vk_weight *w);
 
 /* A region of a device buffer holding rows of floats. */
 typedef struct hk_vk_rows {
@@ -47,11 +57,26 @@ typedef struct hk_vk_mm_out {
 typedef struct hk_vk_mm hk_vk_mm;
 hk_vk_mm *hk_vk_mm_new(hk_vk *vk, hk_matmul_mode mode, hk_vk_rows x, int max_rows, const hk_vk_mm_out *outs,
                        int n_outs, hk_error *err);
+/* The same with the scratch in a buffer of the caller's, at offset 0 and of
+ * at least hk_vk_mm_scratch_bytes(mode, max_rows, outs, n_outs) bytes (0:
+ * nothing is rounded), so that the products of a model share one scratch
+ * instead of one each.  Safe as long as records of products sharing it are
+ * separated by barriers, as the contract of hk_vk_mm_record has them. */
+uint64_t hk_vk_mm_scratch_bytes(hk_matmul_mode mode, int max_rows, const hk_vk_mm_out *outs, int n_outs);
+hk_vk_mm *hk_vk_mm_new_shared(hk_vk *vk, hk_matmul_mode mode, hk_vk_rows x, int max_rows, const hk_vk_mm_out *outs,
+                              int n_outs, const hk_vk_buf *scratch, hk_error *err);
 void hk_vk_mm_free(hk_vk *vk, hk_vk_mm *mm);
 /* Records the products of rows row0 .. row0+n_rows-1 of x into the same rows
  * of each y (row0 + n_rows <= max_rows), with the barriers it needs inside;
  * the caller puts a barrier before (x written) and after (y read). */
 void hk_vk_mm_record(hk_vk_cmd *c, const hk_vk_mm *mm, int row0, int n_rows);
+/* For tests: row `row` of the activations as the last record rounded them
+ * for product `out`, in the CPU's layout of its weight type's vec_dot_type
+ * (what hk_quantize_act writes: Q8_0/Q8_1/Q8_K blocks, F16/BF16 bits), so
+ * that a test compares them byte for byte.  Waits for nothing: call after
+ * the command buffer finished.  Fails for products that round nothing
+ * (EXACT mode, F32 weights). */
+int hk_vk_mm_read_act(hk_vk *vk, const hk_vk_mm *mm, int out, int row, void *dst, hk_error *err);
 
 /* Embedding lookup: rows ids[0..n) of weight w (the token ids are int32 in
  * `ids` at offset 0, read by the shader) dequantized to y rows 0..n-1. */
