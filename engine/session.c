@@ -159,6 +159,9 @@ static void gpu_init(hk_session *s, hk_backend_kind backend)
     if (backend == HK_BACKEND_CPU)
         return;
     bool explicit = backend == HK_BACKEND_VULKAN;
+    /* auto on a machine without a GPU must cost nothing: ask a child */
+    if (!explicit && !hk_vk_probe_gpu(s->p.device))
+        return;
     s->vk = hk_vk_open(s->p.device, explicit, &e);
     if (!s->vk) {
         if (explicit)

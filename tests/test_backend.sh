@@ -38,6 +38,12 @@ if [ "$n_dev" -gt 0 ]; then
   check "auto does not pick a CPU driver" $?
   if ! grep -qE '^\* ' "$tmp/dev"; then
     grep -q '^auto: the CPU' "$tmp/dev"; check "no GPU: auto says CPU" $?
+    # Finding no GPU must cost auto nothing: opening a CPU driver would keep
+    # ~60 MiB (lavapipe's LLVM) resident; the model here needs ~4 MiB.
+    "$HARK" bench -m "$STORY" -p 16 -n 8 -r 1 >"$tmp/bench" 2>"$tmp/err"
+    rss=$(sed -n 's/^peak RSS: \([0-9]*\).*/\1/p' "$tmp/bench")
+    [ -n "$rss" ] && [ "$rss" -lt 32 ]
+    check "auto without a GPU loads no driver (peak RSS ${rss:-?} MiB < 32)" $?
   fi
   grep -qE 'fp16 (yes|no), int8-dot (yes|no), subgroup-arith (yes|no), coopmat (yes|no)' "$tmp/dev"
   check "devices shows the features" $?

@@ -68,16 +68,21 @@ static int n_cmp, n_over, n_bitlevel;
  * products in 8 lanes), so one-ulp differences flip more int8/F16
  * roundings.  Measured on AVX-512 (VNNI, BF16), 79 comparisons:
  *   scalar: 39 bit-level, 16 over 0.3%, largest 2.2e-2 (gemma2-Q8_0 kvf16)
- *   SIMD:   28 bit-level, 27 over 0.3%, largest 1.2e-2 (gemma2-Q4_0 rows);
- *           of the 39 bit-level at scalar, 27 stay within 0.3%, 12 flip to
- *           3.2e-3 .. 1.2e-2 (as llama.cpp's batch vs one-token paths do);
+ *   SIMD:   24 bit-level, 26 over 0.3%, largest 1.2e-2 (gemma2-Q4_0 rows);
+ *           of the 39 bit-level at scalar, 28 stay within 0.3%, the others
+ *           flip to 3.2e-3 .. 1.2e-2 (as llama.cpp's batch vs one-token
+ *           paths do).  (28 bit-level before the VNNI kernels of
+ *           cpu/gemm_avx512.c, which sum Q4_0/Q5_0/Q8_0 blocks four at a
+ *           time: another order, other flips, the same integer sums.)
  *   AVX2 (HARK_CPU=avx2): 27 bit-level, 27 over 0.3%, largest 1.2e-2.
  * So with SIMD: the same FLIP_CEIL on every comparison (and REL_TOL_EXACT on
  * the EXACT mode: summation order only), and at least MIN_BITLEVEL_SIMD of
  * them bit-level.  That still catches a systematic error: a first SIMD
  * attention without P's F16 rounding (and with libm's exp) left 14 of 79
- * bit-level and moved every kvf16 file by 1.2-1.5% (measured). */
-#define MIN_BITLEVEL_SIMD 0.3
+ * bit-level and moved every kvf16 file by 1.2-1.5% (measured).  The floor,
+ * 20 of 79, sits between that (14) and the correct kernels' 24-27, so a
+ * change of summation order does not trip it and a lost rounding does. */
+#define MIN_BITLEVEL_SIMD 0.25
 #define MAX_CMP 512
 static bool simd_pass;
 static double scalar_rel[MAX_CMP];

@@ -44,7 +44,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 static const hk_type weight_types[] = {
     HK_TYPE_F32, HK_TYPE_F16, HK_TYPE_BF16, HK_TYPE_Q8_0, HK_TYPE_Q4_0, HK_TYPE_Q4_1, HK_TYPE_Q5_0,
@@ -204,6 +206,153 @@ static void test_vec_dot4(hk_cpu_level lvl, hk_type t)
             }
         }
         free(wf), free(af), free(wq), free(aq);
+    }
+}
+
+/* ---------------------------------------------------------------- 1c. row-group kernels */
+
+/* Rows placed so that the last one ends where a PROT_NONE page begins: a
+ * kernel reading one byte past a row's end (a full-width load of the last
+ * block) faults instead of passing. */
+static uint8_t *guarded_alloc(size_t bytes, void **base, size_t *map_len)
+{
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    const size_t len = (bytes + page - 1) / page * page + page;
+    uint8_t *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    mprotect(m + len - page, page, PROT_NONE);
+    *base = m;
+    *map_len = len;
+    return m + len - page - bytes;
+}
+
+/* hk_gemm_level kernels against the scalar vec_dot (tolerance as in 1.) and
+ * against themselves: every (row, token) element of an nr x nc call is
+ * bit-identical to the 1 x 1 call, which is what lets a batch give the
+ * numbers of one token at a time.  The packed activations carry exactly the
+ * quants and scales of the level's act_from_float (kernels.h layout). */
+static void fill_act_edges(float *x, int64_t n, int kind);
+
+static void test_gemm(hk_cpu_level lvl, hk_type t)
+{
+    const hk_gemm_kernel *g = hk_gemm_level(t, lvl);
+    if (!g)
+        return;
+    const hk_quant_ops *ops = hk_quant_ops_level(t, lvl), *ref = hk_quant_ops_of(t);
+    const hk_type vt = hk_type_traits_of(t)->vec_dot_type;
+    CHECK(g->type == t && g->act_type == vt, "%s gemm %s: types", hk_cpu_level_name(lvl), hk_type_name(t));
+    const hk_quant_ops *act = hk_quant_ops_level(vt, lvl), *act_ref = hk_quant_ops_of(vt);
+    const int64_t bs = hk_type_traits_of(t)->block_size;
+    const int64_t blocks[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 28, 152};
+    for (size_t s = 0; s < sizeof blocks / sizeof blocks[0]; s++) {
+        const int64_t n = blocks[s] * bs;
+        const size_t rb = row_bytes(t, n), ab = row_bytes(vt, n), pb = g->act_size(n);
+        /* packed rows a little apart, as the backend's act buffer may lay them */
+        const size_t stride = pb + 64;
+        float *wf = malloc(sizeof(float) * n), *af = malloc(sizeof(float) * n * 4);
+        float *wd = malloc(sizeof(float) * n), *ad = malloc(sizeof(float) * n);
+        void *map = NULL;
+        size_t map_len = 0;
+        uint8_t *wq = guarded_alloc(rb * 4, &map, &map_len);
+        if (!wq) {
+            CHECK(false, "cannot map %zu bytes of guarded weights", rb * 4);
+            break;
+        }
+        uint8_t *aq = malloc(ab * 4), *ap = malloc(stride * 4);
+        for (int kind = 0; kind < 3; kind++) {
+            for (int r = 0; r < 4; r++) {
+                fill_row(wf, n, kind + r);
+                ref->from_float(wf, wq + rb * (size_t)r, n);
+            }
+            for (int c = 0; c < 4; c++) {
+                /* kind 2: an all-zero block, exact rounding ties, huge and tiny values */
+                fill_act_edges(af + n * c, n, kind == 2 ? 2 : kind + c + 1);
+                act->act_from_float(af + n * c, aq + ab * (size_t)c, n);
+                memset(ap + stride * (size_t)c, 0xA5, stride);
+                g->act_pack(af + n * c, ap + stride * (size_t)c, n);
+            }
+            /* the packed quants and scales are the act_from_float ones */
+            if (vt == HK_TYPE_Q8_0) {
+                int bad = 0;
+                for (int c = 0; c < 4; c++) {
+                    const hk_block_q8_0 *y = (const hk_block_q8_0 *)(const void *)(aq + ab * (size_t)c);
+                    for (int64_t ib = 0; ib < (n / 32 + 3) / 4 * 4; ib++) {
+                        const uint8_t *quad = ap + stride * (size_t)c + (size_t)(ib / 4) * HK_ACT_Q8P_QUAD_BYTES;
+                        const int b = (int)(ib % 4);
+                        const int8_t *lo = (const int8_t *)quad + 16 * b, *hi = lo + 64;
+                        const int32_t *nsum = (const int32_t *)(const void *)(quad + 128);
+                        const float *dl = (const float *)(const void *)(quad + 192);
+                        const bool here = ib < n / 32;
+                        for (int k = 0; k < 16; k++) {
+                            bad += lo[k] != (here ? y[ib].qs[k] : 0);
+                            bad += hi[k] != (here ? y[ib].qs[16 + k] : 0);
+                        }
+                        for (int l = 0; l < 4; l++) {
+                            int sum = 0;
+                            for (int k = 0; k < 4; k++)
+                                sum += lo[4 * l + k] + hi[4 * l + k];
+                            bad += nsum[4 * b + l] != -sum;
+                            const float want = here ? hk_f16_to_f32(y[ib].d) : 0.0f;
+                            bad += memcmp(&dl[4 * b + l], &want, sizeof want) != 0;
+                        }
+                    }
+                }
+                CHECK(bad == 0, "%s gemm %s n=%lld kind %d: %d packed activation values differ from act_from_float",
+                      hk_cpu_level_name(lvl), hk_type_name(t), (long long)n, kind, bad);
+            }
+            if (vt == HK_TYPE_F16) {
+                int bad = 0;
+                for (int c = 0; c < 4; c++)
+                    for (int64_t i = 0; i < n; i++) {
+                        const float got = ((const float *)(const void *)(ap + stride * (size_t)c))[i];
+                        const float want = hk_f16_to_f32(((const uint16_t *)(const void *)(aq + ab * (size_t)c))[i]);
+                        bad += memcmp(&got, &want, sizeof got) != 0;
+                    }
+                CHECK(bad == 0 && pb == sizeof(float) * (size_t)n,
+                      "%s gemm %s n=%lld: %d packed activations are not act_from_float's", hk_cpu_level_name(lvl),
+                      hk_type_name(t), (long long)n, bad);
+            }
+            if (vt == HK_TYPE_Q8_K)
+                for (int c = 0; c < 4; c++)
+                    CHECK(memcmp(ap + stride * (size_t)c, aq + ab * (size_t)c, ab) == 0 && pb == ab,
+                          "%s gemm %s n=%lld: packed activations are not act_from_float's", hk_cpu_level_name(lvl),
+                          hk_type_name(t), (long long)n);
+            float one[4][4];
+            for (int r = 0; r < 4; r++)
+                for (int c = 0; c < 4; c++) {
+                    float v[16];
+                    g->gemm(n, wq + rb * (size_t)r, rb, 1, ap + stride * (size_t)c, stride, 1, v);
+                    one[r][c] = v[0];
+                    ref->to_float(wq + rb * (size_t)r, wd, n);
+                    act_ref->to_float(aq + ab * (size_t)c, ad, n);
+                    const double want = ops->vec_dot(n, wq + rb * (size_t)r, aq + ab * (size_t)c);
+                    const double tol = dot_tolerance(t, n, wd, ad);
+                    /* the edge rows' 3e30 makes an infinite F16 scale: both sides NaN */
+                    if (g->same_as_vec_dot) {
+                        const float w1 = (float)want;
+                        CHECK(memcmp(&v[0], &w1, sizeof w1) == 0, "%s gemm %s n=%lld kind %d (%d,%d): %.9g, vec_dot %.9g",
+                              hk_cpu_level_name(lvl), hk_type_name(t), (long long)n, kind, r, c, v[0], want);
+                    }
+                    CHECK(isnan(want) ? isnan(v[0]) : fabs(v[0] - want) <= tol, "%s gemm %s n=%lld kind %d (%d,%d): %.9g vs vec_dot %.9g (tol %.3g)",
+                          hk_cpu_level_name(lvl), hk_type_name(t), (long long)n, kind, r, c, v[0], want, tol);
+                }
+            int differ = 0;
+            for (int nr = 1; nr <= 4; nr++)
+                for (int nc = 1; nc <= 4; nc++) {
+                    /* the group ending at the last row: its loads end at the guard page */
+                    const int r0 = 4 - nr;
+                    float v[16];
+                    g->gemm(n, wq + rb * (size_t)r0, rb, nr, ap, stride, nc, v);
+                    for (int r = 0; r < nr; r++)
+                        for (int c = 0; c < nc; c++)
+                            differ += memcmp(&v[4 * c + r], &one[r0 + r][c], sizeof(float)) != 0;
+                }
+            CHECK(differ == 0, "%s gemm %s n=%lld kind %d: %d elements of multi-row/token calls differ from 1x1",
+                  hk_cpu_level_name(lvl), hk_type_name(t), (long long)n, kind, differ);
+        }
+        free(wf), free(af), free(wd), free(ad), free(aq), free(ap);
+        munmap(map, map_len);
     }
 }
 
@@ -523,13 +672,14 @@ static void test_to_float(hk_cpu_level lvl, hk_type t)
 static double now_s(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    /* thread CPU time: the machine is shared, and this measures the kernels */
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static int bench(void)
 {
-    enum { ROWS = 4096, COLS = 4096, DISTINCT = 64 };
+    enum { ROWS = 4096, COLS = 4096, DISTINCT = 64, HOT = 128 };
     printf("matvec %d x %d, one row at a time, GB/s of weight bytes (1 thread)\n", ROWS, COLS);
     printf("%-6s", "type");
     for (int l = 0; l < HK_CPU_LEVEL_COUNT; l++)
@@ -573,6 +723,31 @@ static int bench(void)
             printf(" %22s", cell);
             fflush(stdout);
         }
+        /* the row-group kernels, four rows per call, one and four tokens */
+        const hk_gemm_kernel *g = hk_gemm_level(t, hk_cpu_level_active());
+        if (g) {
+            uint8_t *ap = malloc(g->act_size(COLS) * 4);
+            for (int c = 0; c < 4; c++)
+                g->act_pack(a, ap + g->act_size(COLS) * (size_t)c, COLS);
+            /* all rows (memory), then the first HOT rows again and again (L2: the kernel's own speed) */
+            for (int v = 0; v < 4; v++) {
+                const int nc = v & 1 ? 4 : 1, rows = v < 2 ? ROWS : HOT;
+                int reps = 0;
+                const double t0 = now_s();
+                double t1;
+                do {
+                    for (int r = 0; r < rows; r += 4) {
+                        float v[16];
+                        g->gemm(COLS, w + rb * r, rb, 4, ap, g->act_size(COLS), nc, v);
+                        out[r] = v[0];
+                    }
+                    reps++;
+                    t1 = now_s();
+                } while (t1 - t0 < 0.3);
+                printf("  gemm 4x%d%s %.2f", nc, rows == HOT ? " L2" : "", (double)rb * rows * reps / (t1 - t0) * 1e-9);
+            }
+            free(ap);
+        }
         printf("\n");
         free(w), free(aq);
     }
@@ -607,6 +782,7 @@ int main(int argc, char **argv)
             test_vec_dot(hk_cpu_level_name(lvl), hk_quant_ops_level(weight_types[k], lvl), weight_types[k]);
             test_to_float(lvl, weight_types[k]);
             test_vec_dot4(lvl, weight_types[k]);
+            test_gemm(lvl, weight_types[k]);
         }
         test_act(lvl);
     }

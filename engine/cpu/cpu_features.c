@@ -49,6 +49,7 @@ static void detect(hk_cpu_features *f)
         f->avx512bw = b & (1u << 30);
         f->avx512vl = b & (1u << 31);
         f->avx512vnni = c & (1u << 11);
+        f->avx512vbmi = c & (1u << 1);
         unsigned a1, b1, c1, d1;
         /* leaf 7 sub-leaf 1, eax bit 5; only valid when sub-leaf 0 says it exists */
         if (a >= 1 && __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1))

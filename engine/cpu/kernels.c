@@ -14,6 +14,7 @@
 static hk_quant_ops tables[HK_CPU_LEVEL_COUNT][HK_TYPE_COUNT];
 static const char *names[HK_CPU_LEVEL_COUNT][HK_TYPE_COUNT];
 static hk_vec_dot4_fn dot4s[HK_CPU_LEVEL_COUNT][HK_TYPE_COUNT];
+static const hk_gemm_kernel *gemms[HK_CPU_LEVEL_COUNT][HK_TYPE_COUNT];
 static bool supported[HK_CPU_LEVEL_COUNT];
 static hk_cpu_level active = HK_CPU_SCALAR;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -60,6 +61,7 @@ static void init_tables(void)
             hk_cpu_fill_avx512(tables[HK_CPU_AVX512], names[HK_CPU_AVX512], f);
             hk_cpu_fill4_avx2(dot4s[HK_CPU_AVX512]);
             hk_cpu_fill4_avx512(dot4s[HK_CPU_AVX512], f);
+            hk_cpu_fill_gemm_avx512(gemms[HK_CPU_AVX512], tables[HK_CPU_AVX512], f);
             supported[HK_CPU_AVX512] = true;
         }
     }
@@ -140,6 +142,13 @@ hk_vec_dot4_fn hk_vec_dot4_level(hk_type t, hk_cpu_level l)
     if (!hk_cpu_level_supported(l) || (unsigned)t >= HK_TYPE_COUNT)
         return NULL;
     return dot4s[l][t];
+}
+
+const hk_gemm_kernel *hk_gemm_level(hk_type t, hk_cpu_level l)
+{
+    if (!hk_cpu_level_supported(l) || (unsigned)t >= HK_TYPE_COUNT)
+        return NULL;
+    return gemms[l][t];
 }
 
 const char *hk_cpu_kernel_name_level(hk_type t, hk_cpu_level l)

@@ -47,6 +47,39 @@ const char *hk_cpu_level_name(hk_cpu_level l);
 typedef void (*hk_vec_dot4_fn)(int64_t n, const void *w_row, const void *act, size_t act_stride, float out[4]);
 hk_vec_dot4_fn hk_vec_dot4_level(hk_type t, hk_cpu_level l);
 
+/* Row-group products: nr (1..4) weight rows of t, w_stride bytes apart,
+ * against nc (1..4) activation rows in the kernel's packed layout,
+ * act_stride bytes apart; out[4 * c + r] = row r . activation c.  Each out
+ * element takes the same operations in the same order whatever nr and nc
+ * are, so a batch gives the numbers of one token at a time; against the
+ * scalar vec_dot the integer sums of every block are exact and only the
+ * float accumulation order differs (the vec_dot contract above).  The
+ * activations are quantized to act_type exactly as the level's
+ * act_from_float does, then laid out for the kernel by act_pack:
+ *
+ * hk_act_q8p (act_type Q8_0): per quad of blocks (128 elements; missing
+ * blocks past the row's end are zeros) HK_ACT_Q8P_QUAD_BYTES bytes: 64 int8,
+ * quants 0-15 of each of the four blocks; 64 int8, quants 16-31 of each;
+ * 16 int32, lane l = -(sum of the eight quants at bytes 4l .. 4l+3 of the
+ * two); 16 floats, lanes 4b .. 4b+3 the scale of block b (the F16 d as
+ * float).
+ * Q8_K (Q4_K, Q6_K): the Q8_K blocks of act_from_float as they are.
+ * F16 (x86): n floats, the activations rounded to F16 values (engine/ops.c
+ * takes F16 weights that way on x86: F16 x F16 products are exact in float). */
+#define HK_ACT_Q8P_QUAD_BYTES 256
+typedef void (*hk_gemm_fn)(int64_t n, const void *w, size_t w_stride, int nr, const void *act, size_t act_stride,
+                           int nc, float out[16]);
+typedef struct hk_gemm_kernel {
+    hk_type type;                   /* weights */
+    hk_type act_type;               /* what the activations are quantized to */
+    hk_from_float_fn act_pack;      /* floats -> one packed activation row */
+    size_t (*act_size)(int64_t n);  /* bytes of a packed row of n elements */
+    hk_gemm_fn gemm;
+    bool same_as_vec_dot;           /* out[] is bit-identical to the level's vec_dot */
+} hk_gemm_kernel;
+/* NULL where level l has no row-group kernel for t. */
+const hk_gemm_kernel *hk_gemm_level(hk_type t, hk_cpu_level l);
+
 /* For tests and benchmarks: makes l the active level (capped at the best
  * supported one below it, as HARK_CPU does) and returns the previous one.
  * Objects that cache the level (a session's backend) keep theirs; call it
@@ -68,6 +101,8 @@ void hk_cpu_fill_avx512(hk_quant_ops ops[HK_TYPE_COUNT], const char *names[HK_TY
                         const hk_cpu_features *f);
 void hk_cpu_fill4_avx2(hk_vec_dot4_fn dot4[HK_TYPE_COUNT]);
 void hk_cpu_fill4_avx512(hk_vec_dot4_fn dot4[HK_TYPE_COUNT], const hk_cpu_features *f);
+void hk_cpu_fill_gemm_avx512(const hk_gemm_kernel *gemm[HK_TYPE_COUNT], const hk_quant_ops ops[HK_TYPE_COUNT],
+                             const hk_cpu_features *f);
 void hk_cpu_fill_neon(hk_quant_ops ops[HK_TYPE_COUNT], const char *names[HK_TYPE_COUNT],
                       const hk_cpu_features *f);
 

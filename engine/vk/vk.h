@@ -98,6 +98,12 @@ bool hk_vk_is_lost(const hk_vk *vk);
  * HARK_DEVICE is unset: its index in list, or -1 when none qualifies. */
 int hk_vk_pick(const hk_vk_device_info *list, int n, bool allow_cpu);
 
+/* Whether hk_vk_open(index, false) would open a GPU, asked in a child
+ * process: the answer costs this process nothing, where opening Vulkan to
+ * find only a CPU driver (lavapipe brings LLVM) would keep ~60 MiB resident
+ * for the rest of its life.  The answer is cached per index. */
+bool hk_vk_probe_gpu(int index);
+
 /* ---- buffers ---- */
 typedef enum hk_vk_mem {
     HK_VK_DEVICE, /* device-local; filled by hk_vk_upload or by shaders */

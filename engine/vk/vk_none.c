@@ -19,6 +19,11 @@ int hk_vk_list(hk_vk_device_info *out, int max, hk_error *err)
     return hk_fail(err, NO_VULKAN);
 }
 
+bool hk_vk_probe_gpu(int index)
+{
+    (void)index;
+    return false;
+}
 int hk_vk_pick(const hk_vk_device_info *list, int n, bool allow_cpu)
 {
     (void)list;
