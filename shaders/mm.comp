@@ -9,8 +9,13 @@
 //       dequantized values, F32 products and sums;
 //   QDOT=1 (LLAMACPP mode): decoded integer quants against the scratch's
 //       int8 activations, integer sums carried across the steps of one
-//       block, the block's float term (q_dot.glsl) at its last step.
+//       block, the block's float term (q_dot.glsl) at its last step;
+//       INT_DOT=1 keeps both tiles as packed bytes and adds four products
+//       at a time with OpSDot (q_dot.glsl).
 #extension GL_EXT_control_flow_attributes : require
+#if INT_DOT
+#extension GL_EXT_spirv_intrinsics : require
+#endif
 layout(local_size_x = 128) in;
 layout(std430, binding = 0) readonly buffer Wb { uint W[]; };
 #if QDOT
@@ -34,12 +39,20 @@ layout(push_constant) uniform P { mm_push p; };
 #define RN 2u // activation rows per invocation: ty + 16 j
 
 #if QDOT
+#if INT_DOT
+shared int ws[TM][BK / 4u]; // four quants a word
+#else
 shared int ws[TM][BK];
+#endif
 shared int wsc[TM][2];  // s of the step's two groups
 shared int wmn[TM][2];  // mn of the step's two groups
 shared float wd[TM];    // block d, dm
 shared float wdm[TM];
+#if INT_DOT
+shared int xs[TN][BK / 4u];
+#else
 shared int xs[TN][BK];
+#endif
 shared int xb[TN][2];   // bsums of the step's two groups (Q8_K)
 shared float xd[TN];    // block d, s
 shared float xsum[TN];
@@ -92,8 +105,13 @@ void main()
                 [[unroll]] for (uint i = 0u; i < 16u; i++)
                     a[i] = 0;
             }
+#if INT_DOT
+            [[unroll]] for (uint k = 0u; k < 4u; k++)
+                ws[r][4u * g2 + k] = pack4x8(a, k);
+#else
             [[unroll]] for (uint i = 0u; i < 16u; i++)
                 ws[r][16u * g2 + i] = a[i];
+#endif
             wsc[r][g2] = s;
             wmn[r][g2] = mn;
 #else
@@ -116,8 +134,12 @@ void main()
             int q = 0;
             if (t0 + t < p.n_tok)
                 q = int(A[p.a_qs + (p.row0 + t0 + t) * (p.n_in / 4u) + k0 / 4u + kw]);
+#if INT_DOT
+            xs[t][kw] = q;
+#else
             [[unroll]] for (uint i = 0u; i < 4u; i++)
                 xs[t][4u * kw + i] = bitfieldExtract(q, int(8u * i), 8);
+#endif
         }
         if (tid < TN) {
             const uint t = tid;
@@ -159,8 +181,15 @@ void main()
                 const uint t = ty + 16u * j;
                 [[unroll]] for (uint g2 = 0u; g2 < 2u; g2++) {
                     const int s = wsc[r][g2];
+#if INT_DOT
+                    int d = 0;
+                    [[unroll]] for (uint k = 0u; k < 4u; k++)
+                        d += sdot4x8(ws[r][4u * g2 + k], xs[t][4u * g2 + k], 0);
+                    lanes[i][j][0] += s * d;
+#else
                     [[unroll]] for (uint k = 0u; k < 16u; k++)
                         lanes[i][j][k % uint(LANES)] += s * (ws[r][16u * g2 + k] * xs[t][16u * g2 + k]);
+#endif
 #if HAS_MSUM
                     msum[i][j] += xb[t][g2] * wmn[r][g2];
 #endif

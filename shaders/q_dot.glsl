@@ -52,21 +52,81 @@ float block_term(int lanes[LANES], int msum, float xd, float xm, float yd, float
     return r;
 }
 
-// Group g (16 elements) of weight block b against activation row `row`,
-// element offset e0 of the group in the row, block index blk in the row.
-void group_dot(uint b, uint g, uint row, uint e0, uint blk, uint n_in, uint a_qs, uint a_bs,
-               inout int lanes[LANES], inout int msum)
+// INT_DOT=1 (types with LANES 1 only): the sums of four products as
+// OpSDot on packed signed bytes (VK_KHR_shader_integer_dot_product; the
+// shader enables GL_EXT_spirv_intrinsics, since glslang before 12 has no
+// GL_EXT_integer_dot_product).  Integer sums are exact, so a group's
+// s * (sum of four dots) is the same integer as the sixteen s * (a * q)
+// added one by one: the outputs keep their bits.
+#if INT_DOT
+#if LANES != 1
+#error INT_DOT needs one lane sum per block
+#endif
+// capabilities DotProduct (6019), DotProductInput4x8BitPacked (6018); OpSDot
+spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
+int sdot4x8(int a, int b, spirv_literal int packed_format); // format 0: PackedVectorFormat4x8Bit
+
+// four decoded quants (each in -128..127) as the bytes of a word
+int pack4x8(int a[16], uint k)
 {
+    return (a[4u * k] & 0xff) | ((a[4u * k + 1u] & 0xff) << 8) | ((a[4u * k + 2u] & 0xff) << 16) |
+           (a[4u * k + 3u] << 24);
+}
+#endif
+
+// The 16 quants of a weight group, decoded once for every activation row
+// (packed four to a word for INT_DOT), with its scale and min.
+struct wgroup {
+#if INT_DOT
+    int pw[4];
+#else
     int w[16];
+#endif
     int s, mn;
-    decode16(b, g, w, s, mn);
+};
+
+wgroup load_group(uint b, uint g)
+{
+    wgroup r;
+#if INT_DOT && defined(TYPE_Q8_0)
+    r.s = 1; r.mn = 0;
+    [[unroll]] for (uint k = 0u; k < 4u; k++)
+        r.pw[k] = int(load_u32(b + 2u + 16u * g + 4u * k)); // already four int8
+#elif INT_DOT
+    int w[16];
+    decode16(b, g, w, r.s, r.mn);
+    [[unroll]] for (uint k = 0u; k < 4u; k++)
+        r.pw[k] = pack4x8(w, k);
+#else
+    decode16(b, g, r.w, r.s, r.mn);
+#endif
+    return r;
+}
+
+// One activation row's integer sums over a block (see the top).
+struct qsums {
+    int lanes[LANES];
+    int msum;
+};
+
+// Weight group g of a block against activation row `row`: element offset
+// e0 of the group in the row, block index blk in the row.
+void group_dot(wgroup wg, uint g, uint row, uint e0, uint blk, uint n_in, uint a_qs, uint a_bs, inout qsums q)
+{
     const uint qw = a_qs + row * (n_in / 4u) + e0 / 4u;
+#if INT_DOT
+    int d = 0;
+    [[unroll]] for (uint k = 0u; k < 4u; k++)
+        d += sdot4x8(wg.pw[k], int(A[qw + k]), 0);
+    q.lanes[0] += wg.s * d;
+#else
     [[unroll]] for (uint k = 0u; k < 4u; k++) {
-        const int q = int(A[qw + k]);
+        const int a = int(A[qw + k]);
         [[unroll]] for (uint i = 0u; i < 4u; i++)
-            lanes[(4u * k + i) % uint(LANES)] += s * (w[4u * k + i] * bitfieldExtract(q, int(8u * i), 8));
+            q.lanes[(4u * k + i) % uint(LANES)] += wg.s * (wg.w[4u * k + i] * bitfieldExtract(a, int(8u * i), 8));
     }
+#endif
 #if HAS_MSUM
-    msum += int(A[a_bs + 16u * (row * (n_in / QK) + blk) + g]) * mn;
+    q.msum += int(A[a_bs + 16u * (row * (n_in / QK) + blk) + g]) * wg.mn;
 #endif
 }

@@ -7,8 +7,9 @@
  *
  * Shapes are odd on purpose: 67 and 33 output rows, rows of 100 F32/F16/BF16
  * elements (F16 rows of 200 bytes, not word-aligned), 5 blocks of 32 or 2 of
- * 256 for the quantized types; batches of 1, 3 (matrix-vector kernel), 17
- * and 70 rows (tiled kernel) starting at rows 5, 0, 7, 2 of x; x, y at
+ * 256 for the quantized types; batches of 1, 3, 2, 5, 7 (matrix-vector
+ * kernel, several rows a pass from 2 on), 17 and 70 rows (tiled kernel)
+ * starting at rows 5, 0, 3, 9, 60, 7, 2 of x; x, y at
  * offsets off the storage alignment with strides wider than the rows; one
  * product with a bias, one without, sharing the rounded activations.  Each
  * type runs twice: whole, and split into parts of a few rows
@@ -43,7 +44,10 @@
  *     (lavapipe: 0.6 to 4.5 for every type).  Rows of one block leave no
  *     summation order to differ: there the outputs must be bit-identical
  *     to vec_dot, which checks each block's float expression exactly.
- *   get_rows: bit-identical to hk_op_get_row. */
+ *   get_rows: bit-identical to hk_op_get_row.
+ *   Optional paths (test_variants): integer dot products (OpSDot, where the
+ *     device has them) and several rows per matrix-vector pass change no
+ *     bit of any output against HARK_VK_INT_DOT=0 and HARK_VK_MV_ROWS=1. */
 #include "check.h"
 #include "cpu/kernels.h"
 #include "ops.h"
@@ -343,7 +347,7 @@ static void test_matmul_case(const mm_case *mc)
         mm = hk_vk_mm_new(vk, mc->mode, (hk_vk_rows){dx, PAD * sizeof(float), ldx}, MAX_ROWS, outs, 2, &err);
         CHECK(mm != NULL, "%s: mm_new: %s", mc->label, err.msg);
     }
-    const batch batches[] = {{5, 1}, {0, 3}, {7, 17}, {2, 70}};
+    const batch batches[] = {{5, 1}, {0, 3}, {3, 2}, {9, 5}, {60, 7}, {7, 17}, {2, 70}};
     for (size_t bi = 0; mm && bi < sizeof batches / sizeof batches[0]; bi++) {
         const batch b = batches[bi];
         int rc = run_begin(&err);
@@ -708,6 +712,95 @@ static void test_big(void)
     free(y);
 }
 
+/* ---------------------------------------------------------------- optional paths */
+
+/* Outputs of one weight for the batches below, under the environment
+ * variable `var` = val (NULL: as the device and defaults choose); y holds
+ * VAR_ROWS rows of n_out. */
+enum { VAR_ROWS = 38 };
+static const batch var_batches[] = {{5, 1}, {0, 2}, {6, 3}, {9, 5}, {14, 7}, {21, 17}};
+
+static void run_variant(hk_matmul_mode mode, const test_weight *tw, hk_vk_weight *gw, hk_vk_buf *dx, int64_t ldx,
+                        hk_vk_buf *db, const char *var, const char *val, float *y)
+{
+    hk_error err = {{0}};
+    const int64_t n_out = tw->w.n_out;
+    if (var)
+        setenv(var, val, 1);
+    float *zero = calloc((size_t)(VAR_ROWS * n_out), sizeof(float));
+    hk_vk_buf *dy = dev_buf(zero, (size_t)(VAR_ROWS * n_out), "y");
+    const hk_vk_mm_out o = {gw, {dy, 0, n_out}, db};
+    hk_vk_mm *mm = dy ? hk_vk_mm_new(vk, mode, (hk_vk_rows){dx, 0, ldx}, VAR_ROWS, &o, 1, &err) : NULL;
+    CHECK(mm != NULL, "variant %s=%s: %s", var ? var : "-", var ? val : "-", err.msg);
+    if (var)
+        unsetenv(var);
+    for (size_t bi = 0; mm && bi < sizeof var_batches / sizeof var_batches[0]; bi++) {
+        int rc = run_begin(&err);
+        if (rc == 0)
+            hk_vk_mm_record(cmd, mm, var_batches[bi].row0, var_batches[bi].n);
+        run_end(&err, rc);
+    }
+    if (mm)
+        CHECK(hk_vk_download(vk, dy, 0, y, sizeof(float) * (size_t)(VAR_ROWS * n_out), &err) == 0, "download: %s",
+              err.msg);
+    hk_vk_mm_free(vk, mm);
+    hk_vk_buf_free(vk, dy);
+    free(zero);
+}
+
+/* Each optional path against its fallback, every type, both modes, bit for
+ * bit: integer dot products (forced off with HARK_VK_INT_DOT=0) and 4 or
+ * 8 activation rows per matrix-vector pass (HARK_VK_MV_ROWS=1: one). */
+static void test_variants(void)
+{
+    static const struct { const char *var, *val; } alt[] = {
+        {"HARK_VK_INT_DOT", "0"}, {"HARK_VK_MV_ROWS", "1"}, {"HARK_VK_MV_ROWS", "8"}};
+    int diff_types = 0;
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        const hk_type t = types[i];
+        const int64_t n_in = n_in_of(t), ldx = n_in + 3, n_out = 67;
+        test_weight tw = make_weight(t, n_in, n_out);
+        float *x = make_x(n_in, ldx), *bias = malloc(sizeof(float) * (size_t)n_out);
+        for (int64_t o = 0; o < n_out; o++)
+            bias[o] = frand(-1, 1);
+        hk_error err = {{0}};
+        hk_vk_buf *dx = dev_buf(x, (size_t)(X_ROWS * ldx), "x"), *db = dev_buf(bias, (size_t)n_out, "bias");
+        hk_vk_weight *gw = hk_vk_weight_upload(vk, &tw.w, "variants", &err);
+        CHECK(gw != NULL, "variants upload: %s", err.msg);
+        const size_t n = (size_t)(VAR_ROWS * n_out);
+        float *base = malloc(sizeof(float) * n), *other = malloc(sizeof(float) * n);
+        bool differs = false;
+        for (int mode = 0; gw && dx && db && mode < 2; mode++) {
+            const hk_matmul_mode m = mode ? HK_MATMUL_LLAMACPP : HK_MATMUL_EXACT;
+            run_variant(m, &tw, gw, dx, ldx, db, NULL, NULL, base);
+            for (size_t k = 0; k < sizeof alt / sizeof alt[0]; k++) {
+                run_variant(m, &tw, gw, dx, ldx, db, alt[k].var, alt[k].val, other);
+                if (memcmp(base, other, sizeof(float) * n) != 0) {
+                    size_t j = 0;
+                    while (memcmp(&base[j], &other[j], sizeof(float)) == 0)
+                        j++;
+                    CHECK(0, "%s %s: %s=%s changes row %zu out %zu: %a vs %a", hk_type_name(t),
+                          mode ? "llamacpp" : "exact", alt[k].var, alt[k].val, j / (size_t)n_out, j % (size_t)n_out,
+                          (double)other[j], (double)base[j]);
+                    differs = true;
+                }
+            }
+        }
+        diff_types += differs;
+        free(base);
+        free(other);
+        hk_vk_weight_free(vk, gw);
+        hk_vk_buf_free(vk, dx);
+        hk_vk_buf_free(vk, db);
+        free_weight(&tw);
+        free(x);
+        free(bias);
+    }
+    printf("  integer dot products (%s), rows per matrix-vector pass: %s\n",
+           hk_vk_enabled(vk)->int_dot ? "used" : "not on this device",
+           diff_types ? "DIFFERENT" : "bit-identical to the fallbacks, every type");
+}
+
 /* ---------------------------------------------------------------- SPIR-V */
 
 /* Fused multiply-adds (GLSL.std.450 Fma) in a SPIR-V module.  The shaders
@@ -808,11 +901,13 @@ int main(void)
         test_tall(HK_TYPE_F32, HK_MATMUL_EXACT);
         test_tall(HK_TYPE_Q4_0, HK_MATMUL_LLAMACPP);
         test_get_rows(false);
+        test_variants();
         /* parts of a few rows each, and the shared-memory reduction */
         setenv("HARK_VK_SPLIT_BYTES", "1000", 1);
         setenv("HARK_VK_SUBGROUPS", "0", 1);
         test_matmul(true);
         test_get_rows(true);
+        test_variants();
         unsetenv("HARK_VK_SPLIT_BYTES");
         unsetenv("HARK_VK_SUBGROUPS");
         /* a real tensor over the limit where that costs little memory (lavapipe:

@@ -12,14 +12,17 @@
  *        take consecutive 16-element units (or blocks) of the NR rows, so
  *        neighbours read neighbouring bytes; a subgroupAdd reduction where
  *        the device has subgroup arithmetic, else a shared-memory tree.
- *        Token generation: bound by reading W once.
+ *        Token generation: bound by reading W once.  Batches of 2..7
+ *        rows: MV_ROWS activation rows per workgroup, each unit decoded
+ *        once for all of them; one reduction per row as for a row alone.
  *   mm   32x32 output tiles, 32 elements a step; the weight tile is
  *        dequantized (or decoded to integers) into shared memory once for
  *        32 activation rows.  Batches of MV_MAX_ROWS rows and more.
  *   mvq, mmq (LLAMACPP mode, quantized weights): the same shapes with
  *        integer block dot products against the activations quant_act
  *        rounded into this hk_vk_mm's scratch, once per record for every
- *        product of the same dot type (q, k, v share it).
+ *        product of the same dot type (q, k, v share it).  _dot
+ *        variants use OpSDot where the device has integer dot products.
  * Numbers (shaders/types.glsl, q_dot.glsl, rounding.glsl): the CPU's
  * dequantized values and per-block float expressions with the same
  * roundings (`precise` against fused multiply-adds, division and F16
@@ -33,10 +36,11 @@
 
 #include "quant.h"
 
-/* Batches of fewer rows than this take the matrix-vector kernel (one pass
- * over the weights per row, from cache after the first); larger ones the
- * tiled kernel. */
-enum { MV_MAX_ROWS = 8 };
+/* Batches of fewer rows than this take the matrix-vector kernel; larger
+ * ones the tiled kernel.  The matrix-vector kernel takes MV_ROWS of them
+ * per pass over the weights (its spec constant NT; one row alone takes an
+ * NT = 1 pipeline, with fewer registers). */
+enum { MV_MAX_ROWS = 8, MV_ROWS = 4, MV_ROWS_MAX = 8 };
 /* mv.comp: invocations per workgroup (its reduction array holds 64 x 8). */
 enum { MV_WG = 64, MV_MAX_NR = 8 };
 /* mm.comp's tile (TM weight rows x TN activation rows). */
@@ -253,8 +257,9 @@ static uint64_t act_words(hk_type t, int64_t n_in, int max_rows)
 /* ---------------------------------------------------------------- products */
 
 typedef struct part_nodes {
-    hk_vk_node *mv, *mm;
+    hk_vk_node *mv, *mvn, *mm; /* mv: one activation row; mvn: up to mv_nt rows a pass */
     uint32_t mv_nr;        /* weight rows per mv workgroup */
+    uint32_t mv_nt;        /* activation rows per mvn workgroup */
 } part_nodes;
 
 typedef struct mm_product {
@@ -355,18 +360,44 @@ static bool use_subgroups(const hk_vk *vk)
     return hk_vk_enabled(vk)->subgroup_arith && !(env && strcmp(env, "0") == 0);
 }
 
+/* The _dot variants of the integer kernels (OpSDot on packed bytes) where
+ * the device enabled shaderIntegerDotProduct and the type has them (one
+ * lane sum per block: shaders/meson.build), unless HARK_VK_INT_DOT=0.
+ * Integer sums are exact, so both give the same bits (tests compare). */
+static bool use_int_dot(const hk_vk *vk, hk_type t)
+{
+    const char *env = getenv("HARK_VK_INT_DOT");
+    if (!hk_vk_enabled(vk)->int_dot || (env && strcmp(env, "0") == 0))
+        return false;
+    return t == HK_TYPE_Q4_0 || t == HK_TYPE_Q4_1 || t == HK_TYPE_Q5_0 || t == HK_TYPE_Q5_1 || t == HK_TYPE_Q8_0 ||
+           t == HK_TYPE_Q2_K;
+}
+
+/* Activation rows per pass of the matrix-vector kernel for batches of
+ * 2..MV_MAX_ROWS-1 rows: MV_ROWS, or HARK_VK_MV_ROWS (1..8; tests compare
+ * 1, the kernel's old one pass per row, for identical bits). */
+static uint32_t mv_rows_per_pass(void)
+{
+    const char *env = getenv("HARK_VK_MV_ROWS");
+    const int n = env && *env ? atoi(env) : MV_ROWS;
+    return n >= 1 && n <= MV_ROWS_MAX ? (uint32_t)n : MV_ROWS;
+}
+
 static int make_product_nodes(hk_vk *vk, mm_product *o, const hk_vk_mm_out *out,
                               hk_vk_binding x_bind, hk_error *err)
 {
     const hk_vk_weight *w = o->w;
     const bool sg = use_subgroups(vk);
+    const char *dot = o->qdot && use_int_dot(vk, w->type) ? "_dot" : "";
     char mv_name[32], mm_name[32];
-    snprintf(mv_name, sizeof mv_name, "%s_%s%s", o->qdot ? "mvq" : "mv", lower_type_name(w->type), sg ? "_sg" : "");
-    snprintf(mm_name, sizeof mm_name, "%s_%s", o->qdot ? "mmq" : "mm", lower_type_name(w->type));
-    const uint32_t nr = mv_rows_per_group(w, o->qdot);
-    const uint32_t spec[2] = {MV_WG, nr};
-    hk_vk_pipeline *pmv = hk_vk_pipeline_get(vk, mv_name, 4, sizeof(mm_push), spec, 2, err);
-    hk_vk_pipeline *pmm = pmv ? hk_vk_pipeline_get(vk, mm_name, 4, sizeof(mm_push), NULL, 0, err) : NULL;
+    snprintf(mv_name, sizeof mv_name, "%s_%s%s%s", o->qdot ? "mvq" : "mv", lower_type_name(w->type), dot,
+             sg ? "_sg" : "");
+    snprintf(mm_name, sizeof mm_name, "%s_%s%s", o->qdot ? "mmq" : "mm", lower_type_name(w->type), dot);
+    const uint32_t nr = mv_rows_per_group(w, o->qdot), nt = mv_rows_per_pass();
+    const uint32_t spec[3] = {MV_WG, nr, 1}, spec_n[3] = {MV_WG, nr, nt};
+    hk_vk_pipeline *pmv = hk_vk_pipeline_get(vk, mv_name, 4, sizeof(mm_push), spec, 3, err);
+    hk_vk_pipeline *pmvn = pmv ? hk_vk_pipeline_get(vk, mv_name, 4, sizeof(mm_push), spec_n, 3, err) : NULL;
+    hk_vk_pipeline *pmm = pmvn ? hk_vk_pipeline_get(vk, mm_name, 4, sizeof(mm_push), NULL, 0, err) : NULL;
     if (!pmm)
         return -1;
     if (!(o->parts = calloc((size_t)w->n_parts, sizeof *o->parts)))
@@ -377,8 +408,10 @@ static int make_product_nodes(hk_vk *vk, mm_product *o, const hk_vk_mm_out *out,
     for (int i = 0; i < w->n_parts; i++) {
         const hk_vk_binding b[4] = {bind_part(&w->parts[i]), x_bind, y_bind, b_bind};
         o->parts[i].mv_nr = nr;
+        o->parts[i].mv_nt = nt;
         o->parts[i].mv = hk_vk_node_new(vk, pmv, b, 4, err);
-        o->parts[i].mm = o->parts[i].mv ? hk_vk_node_new(vk, pmm, b, 4, err) : NULL;
+        o->parts[i].mvn = o->parts[i].mv ? hk_vk_node_new(vk, pmvn, b, 4, err) : NULL;
+        o->parts[i].mm = o->parts[i].mvn ? hk_vk_node_new(vk, pmm, b, 4, err) : NULL;
         if (!o->parts[i].mm)
             return -1;
         if ((w->parts[i].n_rows + MM_TM - 1) / MM_TM > MAX_GROUPS)
@@ -491,6 +524,7 @@ void hk_vk_mm_free(hk_vk *vk, hk_vk_mm *mm)
             continue;
         for (int i = 0; i < o->w->n_parts; i++) {
             hk_vk_node_free(vk, o->parts[i].mv);
+            hk_vk_node_free(vk, o->parts[i].mvn);
             hk_vk_node_free(vk, o->parts[i].mm);
         }
         free(o->parts);
@@ -526,9 +560,12 @@ static void record_product(hk_vk_cmd *c, const hk_vk_mm *mm, const mm_product *o
             .a_qs = a ? a->qs : 0, .a_sc = a ? a->sc : 0, .a_bs = a ? a->bs : 0,
         };
         if (n_rows < MV_MAX_ROWS) {
-            const uint32_t groups = (uint32_t)((part->n_rows + o->parts[i].mv_nr - 1) / o->parts[i].mv_nr);
+            const part_nodes *pn = &o->parts[i];
+            const uint32_t groups = (uint32_t)((part->n_rows + pn->mv_nr - 1) / pn->mv_nr);
             const uint32_t gz = (groups + MAX_GROUPS - 1) / MAX_GROUPS;
-            hk_vk_cmd_dispatch(c, o->parts[i].mv, &p, sizeof p, (groups + gz - 1) / gz, (uint32_t)n_rows, gz);
+            const uint32_t nt = n_rows == 1 ? 1 : pn->mv_nt;
+            hk_vk_cmd_dispatch(c, n_rows == 1 ? pn->mv : pn->mvn, &p, sizeof p, (groups + gz - 1) / gz,
+                               ((uint32_t)n_rows + nt - 1) / nt, gz);
         } else {
             hk_vk_cmd_dispatch(c, o->parts[i].mm, &p, sizeof p, (uint32_t)((part->n_rows + MM_TM - 1) / MM_TM),
                                (uint32_t)((n_rows + MM_TN - 1) / MM_TN), 1);

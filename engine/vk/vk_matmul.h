@@ -14,12 +14,40 @@
  *                       level), integer block dot products, float sums.
  * Only the order of float sums across blocks differs from the CPU.
  *
+ * Optional device features, each with a fallback that gives the same bits
+ * (test_vk_matmul compares them):
+ *   subgroup arithmetic   mv reduces with subgroupAdd; else a shared-memory
+ *                         tree (the sum order changes, so not bit for bit
+ *                         with it, but both within the parity tolerance);
+ *   shaderIntegerDotProduct  (VK_KHR_shader_integer_dot_product, core 1.3)
+ *                         the LLAMACPP-mode integer kernels add four int8
+ *                         products at a time with OpSDot for Q4_0, Q4_1,
+ *                         Q5_0, Q5_1, Q8_0 and Q2_K (one integer sum per
+ *                         block); else one product at a time.  Integer
+ *                         sums are exact: identical bits.  Q3_K..Q6_K keep
+ *                         ggml's eight lane sums per block, which OpSDot's
+ *                         four adjacent products would mix.
+ * Not used for products, on purpose: float16 arithmetic and float16
+ * cooperative matrices round products and sums to half (or fuse them)
+ * where llama.cpp's CPU code forms F32 products of the exact dequantized
+ * values, so the outputs would leave the parity tests' bounds.  (Int8
+ * cooperative matrices would keep integer block sums exact; they would
+ * need a tile per block of 32 and are not written.)
+ *
+ * Batches of 2..7 rows take the matrix-vector kernel with up to 4 rows a
+ * pass (one read of the weights for all of them), each row's sum formed
+ * as for a row alone, so its bits do not depend on the batch.
+ *
  * Environment (a test hook):
  *   HARK_VK_SPLIT_BYTES=N  split weights into parts of at most N bytes (whole
  *                          rows) instead of maxStorageBufferRange, so that
  *                          tests cover the split path with small tensors;
  *   HARK_VK_SUBGROUPS=0    reduce in shared memory even where the device has
- *                          subgroup arithmetic (as vk_ops.h). */
+ *                          subgroup arithmetic (as vk_ops.h);
+ *   HARK_VK_INT_DOT=0      no integer dot product instructions even where
+ *                          the device enabled them;
+ *   HARK_VK_MV_ROWS=N      activation rows per matrix-vector pass (1..8,
+ *                          default 4; 1: one pass per row). */
 #ifndef HK_VK_MATMUL_H
 #define HK_VK_MATMUL_H
 
