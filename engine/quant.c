@@ -330,19 +330,76 @@ void hk_quantize_row_q5_1_ref(const float *x, void *dst, int64_t n)
     }
 }
 
+/* roundf (halves away from zero) of v as integer steps the compiler
+ * vectorizes: t = trunc(v) and v - t are exact for |v| < 2^22, so this is
+ * exactly (int)roundf(v); libm's roundf per element was most of the time of
+ * mkmodel's Q8_0 files.  round_away_ok(amax * id) says that every v = x * id
+ * of a block is in that range (rounded products are monotonic in |x|), and
+ * excludes inf and NaN, which take roundf as before. */
+static inline int round_away(float v)
+{
+    const int t = (int)v;
+    const float f = v - (float)t;
+    return t + (f >= 0.5f) - (f <= -0.5f);
+}
+
+static inline bool round_away_ok(float vmax)
+{
+    return vmax < 4194304.0f; /* 2^22; false for NaN */
+}
+
+/* ggml's sequential amax of a block of 32, in eight lanes: without NaNs
+ * every |x| is >= +0 and the maximum does not depend on the order; a NaN
+ * (which the sequential fmax_ggml keeps or drops by position) takes the
+ * sequential loop. */
+typedef float hk_v4f __attribute__((vector_size(16)));
+typedef int32_t hk_v4i __attribute__((vector_size(16)));
+
+static inline float block_amax32(const float *x)
+{
+    const hk_v4i abs_mask = {0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff};
+    hk_v4f m0 = {0}, m1 = {0}, nan = {0};
+    for (int j = 0; j < 32; j += 8) {
+        hk_v4f a0, a1;
+        memcpy(&a0, x + j, sizeof a0);
+        memcpy(&a1, x + j + 4, sizeof a1);
+        nan += (a0 - a0) + (a1 - a1); /* NaN from a NaN or an infinity */
+        a0 = (hk_v4f)((hk_v4i)a0 & abs_mask);
+        a1 = (hk_v4f)((hk_v4i)a1 & abs_mask);
+        const hk_v4i k0 = m0 > a0, k1 = m1 > a1; /* m = m > a ? m : a */
+        m0 = (hk_v4f)(((hk_v4i)m0 & k0) | ((hk_v4i)a0 & ~k0));
+        m1 = (hk_v4f)(((hk_v4i)m1 & k1) | ((hk_v4i)a1 & ~k1));
+    }
+    if (nan[0] != 0.0f || nan[1] != 0.0f || nan[2] != 0.0f || nan[3] != 0.0f) {
+        float amax = 0.0f;
+        for (int j = 0; j < 32; j++)
+            amax = fmax_ggml(amax, fabsf(x[j]));
+        return amax;
+    }
+    float amax = 0.0f;
+    for (int l = 0; l < 4; l++) {
+        amax = fmax_ggml(amax, m0[l]);
+        amax = fmax_ggml(amax, m1[l]);
+    }
+    return amax;
+}
+
 void hk_quantize_row_q8_0_ref(const float *x, void *dst, int64_t n)
 {
     hk_block_q8_0 *y = dst;
     assert(n % HK_QK8_0 == 0);
     for (int64_t i = 0; i < n / HK_QK8_0; i++) {
-        float amax = 0.0f;
-        for (int j = 0; j < HK_QK8_0; j++)
-            amax = fmax_ggml(amax, fabsf(x[i * HK_QK8_0 + j]));
+        const float amax = block_amax32(x + i * HK_QK8_0);
         const float d = amax / ((1 << 7) - 1);
         const float id = d ? 1.0f / d : 0.0f;
         y[i].d = F2H(d);
-        for (int j = 0; j < HK_QK8_0; j++)
-            y[i].qs[j] = (int8_t)roundf(x[i * HK_QK8_0 + j] * id);
+        if (round_away_ok(amax * id)) {
+            for (int j = 0; j < HK_QK8_0; j++)
+                y[i].qs[j] = (int8_t)round_away(x[i * HK_QK8_0 + j] * id);
+        } else {
+            for (int j = 0; j < HK_QK8_0; j++)
+                y[i].qs[j] = (int8_t)roundf(x[i * HK_QK8_0 + j] * id);
+        }
     }
 }
 

@@ -356,6 +356,61 @@ static void test_gemm(hk_cpu_level lvl, hk_type t)
     }
 }
 
+/* ---------------------------------------------------------------- 0. scalar Q8_0 quantizer */
+
+/* hk_quantize_row_q8_0_ref rounds with integer steps and finds amax in
+ * lanes (engine/quant.c) instead of ggml's roundf and sequential max: the
+ * bytes must be ggml's, here written out as ggml writes them.  Blocks with
+ * exact ties (amax 127: id 1), random values, zeros, a tiny amax (id is
+ * infinite), infinities and NaNs. */
+static void q8_0_ggml(const float *x, hk_block_q8_0 *y, int64_t n)
+{
+    for (int64_t i = 0; i < n / HK_QK8_0; i++) {
+        float amax = 0.0f;
+        for (int j = 0; j < HK_QK8_0; j++) {
+            const float a = fabsf(x[i * HK_QK8_0 + j]);
+            amax = amax > a ? amax : a;
+        }
+        const float d = amax / 127;
+        const float id = d ? 1.0f / d : 0.0f;
+        y[i].d = hk_f32_to_f16(d);
+        for (int j = 0; j < HK_QK8_0; j++)
+            y[i].qs[j] = (int8_t)roundf(x[i * HK_QK8_0 + j] * id);
+    }
+}
+
+static void test_q8_0_ref(void)
+{
+    enum { NB = 64, N = NB * HK_QK8_0 };
+    float *x = malloc(sizeof(float) * N);
+    hk_block_q8_0 *got = malloc(sizeof(hk_block_q8_0) * NB), *want = malloc(sizeof(hk_block_q8_0) * NB);
+    uint64_t st = 12345;
+    for (int rep = 0; rep < 200; rep++) {
+        for (int i = 0; i < N; i++) {
+            st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+            const int kind = (i / HK_QK8_0 + rep) % 8;
+            const float u = (float)((st >> 40) & 0xffffff) / 16777216.0f * 2.0f - 1.0f;
+            switch (kind) {
+            case 0: x[i] = u; break;
+            case 1: /* ties: id = 1, values k + 0.5 */
+                x[i] = i % HK_QK8_0 == 0 ? 127.0f : (float)((int)(u * 126.0f)) + (u < 0 ? -0.5f : 0.5f);
+                break;
+            case 2: x[i] = 0.0f; break;
+            case 3: x[i] = u * 1e-42f; break;
+            case 4: x[i] = i % 7 == 0 ? INFINITY : u; break;
+            case 5: x[i] = i % 11 == 3 ? NAN : u * 100.0f; break;
+            case 6: x[i] = i % HK_QK8_0 == 5 ? 3e38f : u * 1e30f; break;
+            default: x[i] = u * 1e-3f; break;
+            }
+        }
+        hk_quantize_row_q8_0_ref(x, got, N);
+        q8_0_ggml(x, want, N);
+        CHECK(memcmp(got, want, sizeof(hk_block_q8_0) * NB) == 0, "scalar Q8_0 quantizer differs from ggml's (rep %d)",
+              rep);
+    }
+    free(x), free(got), free(want);
+}
+
 /* ---------------------------------------------------------------- 5. backend ops */
 
 /* The SIMD path of the backend (engine/ops.c: tiles, four-token kernels,
@@ -761,6 +816,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--bench") == 0)
         return bench();
+
+    test_q8_0_ref();
 
     /* Before anything reads the tables: the cap must win over the best level. */
     setenv("HARK_CPU", "scalar", 1);
