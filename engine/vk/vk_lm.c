@@ -562,6 +562,18 @@ static void record_qkv(hk_vk_cmd *c, const hk_vk_lm *g, int il, int rows)
     hk_vk_cmd_barrier(c);
 }
 
+/* gemma2's norm of a sub-block's output (rows 0.. of tmp, in place), when
+ * the layer has one. */
+static void post_norm(hk_vk_cmd *c, const hk_vk_lm *g, const hk_vk_node *n, int rows)
+{
+    if (!n)
+        return;
+    const int64_t E = g->m->n_embd;
+    const norm_push pc = {(uint32_t)E, g->ld_e, g->ld_e, 0, 0, g->m->norm_eps};
+    hk_vk_cmd_dispatch(c, n, &pc, sizeof pc, (uint32_t)rows, 1, 1);
+    hk_vk_cmd_barrier(c);
+}
+
 /* The rest of layer il on `rows` rows; the residual rows start at r0 of x
  * (the last layer keeps only its last row there), the others at row 0. */
 static void record_block(hk_vk_cmd *c, const hk_vk_lm *g, int il, int rows, int r0)
@@ -571,11 +583,7 @@ static void record_block(hk_vk_cmd *c, const hk_vk_lm *g, int il, int rows, int 
     const int64_t E = m->n_embd, F = m->n_ff;
     hk_vk_mm_record(c, l->mm_o, 0, rows);
     hk_vk_cmd_barrier(c);
-    if (l->post_attn_norm_n) {
-        const norm_push pc = {(uint32_t)E, g->ld_e, g->ld_e, 0, 0, m->norm_eps};
-        hk_vk_cmd_dispatch(c, l->post_attn_norm_n, &pc, sizeof pc, (uint32_t)rows, 1, 1);
-        hk_vk_cmd_barrier(c);
-    }
+    post_norm(c, g, l->post_attn_norm_n, rows);
     eltwise(c, g->add, rows, E, g->ld_e, g->ld_e, r0, 0, 0);
     hk_vk_cmd_barrier(c);
     rms_norm(c, g, l->ffn_norm_n, rows, r0);
@@ -586,11 +594,7 @@ static void record_block(hk_vk_cmd *c, const hk_vk_lm *g, int il, int rows, int 
     hk_vk_cmd_barrier(c);
     hk_vk_mm_record(c, l->mm_down, 0, rows);
     hk_vk_cmd_barrier(c);
-    if (l->post_ffw_norm_n) {
-        const norm_push pc = {(uint32_t)E, g->ld_e, g->ld_e, 0, 0, m->norm_eps};
-        hk_vk_cmd_dispatch(c, l->post_ffw_norm_n, &pc, sizeof pc, (uint32_t)rows, 1, 1);
-        hk_vk_cmd_barrier(c);
-    }
+    post_norm(c, g, l->post_ffw_norm_n, rows);
     eltwise(c, g->add, rows, E, g->ld_e, g->ld_e, r0, 0, 0);
     hk_vk_cmd_barrier(c);
 }
