@@ -228,6 +228,18 @@ static float signed_absmax(const float *x, int n)
     return max;
 }
 
+/* The block's smallest and largest value, as ggml's Q4_1/Q5_1 search them. */
+static void min_max(const float *x, int n, float *min, float *max)
+{
+    float lo = FLT_MAX, hi = -FLT_MAX;
+    for (int j = 0; j < n; j++) {
+        if (x[j] < lo) lo = x[j];
+        if (x[j] > hi) hi = x[j];
+    }
+    *min = lo;
+    *max = hi;
+}
+
 void hk_quantize_row_q4_0_ref(const float *x, void *dst, int64_t n)
 {
     hk_block_q4_0 *y = dst;
@@ -255,12 +267,8 @@ void hk_quantize_row_q4_1_ref(const float *x, void *dst, int64_t n)
     const int qk = HK_QK4_1;
     assert(n % qk == 0);
     for (int64_t i = 0; i < n / qk; i++) {
-        float min = FLT_MAX, max = -FLT_MAX;
-        for (int j = 0; j < qk; j++) {
-            const float v = x[i * qk + j];
-            if (v < min) min = v;
-            if (v > max) max = v;
-        }
+        float min, max;
+        min_max(x + i * qk, qk, &min, &max);
         const float d = (max - min) / ((1 << 4) - 1);
         const float id = d ? 1.0f / d : 0.0f;
         y[i].d = F2H(d);
@@ -305,12 +313,8 @@ void hk_quantize_row_q5_1_ref(const float *x, void *dst, int64_t n)
     const int qk = HK_QK5_1;
     assert(n % qk == 0);
     for (int64_t i = 0; i < n / qk; i++) {
-        float min = FLT_MAX, max = -FLT_MAX;
-        for (int j = 0; j < qk; j++) {
-            const float v = x[i * qk + j];
-            if (v < min) min = v;
-            if (v > max) max = v;
-        }
+        float min, max;
+        min_max(x + i * qk, qk, &min, &max);
         const float d = (max - min) / ((1 << 5) - 1);
         const float id = d ? 1.0f / d : 0.0f;
         y[i].d = F2H(d);

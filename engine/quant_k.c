@@ -262,6 +262,24 @@ static inline int q3_K_scale(const uint8_t s[12], int j)
     return (lo | hi << 4) - 32;
 }
 
+/* ggml's scalar K-quant dot product core: the 256 quants a[] against the
+ * block's activations q8[], one scale per `group` (16 or 32) elements,
+ * integer sums in eight lanes, each lane's sum times d added to its float
+ * partial sum (the order the goldens were made in). */
+static void k_lane_sums(const int scales[], int group, const int8_t *a, const int8_t *q8, float d, float sums[8])
+{
+    int32_t aux32[8] = {0};
+    for (int j = 0; j < HK_QK_K / group; j++)
+        for (int part = 0; part < group / 8; part++) {
+            for (int l = 0; l < 8; l++)
+                aux32[l] += scales[j] * (int16_t)(q8[l] * a[l]);
+            q8 += 8;
+            a += 8;
+        }
+    for (int l = 0; l < 8; l++)
+        sums[l] += d * aux32[l];
+}
+
 /* ---------------------------------------------------------------- Q2_K */
 
 void hk_quantize_row_q2_K_ref(const float *x, void *dst, int64_t n)
@@ -470,7 +488,6 @@ float hk_vec_dot_q3_K_q8_K(int64_t n, const void *w_row, const void *act_row)
     const hk_block_q8_K *y = act_row;
     assert(n % HK_QK_K == 0);
     int8_t aux8[HK_QK_K];
-    int32_t aux32[8];
     /* eight partial float sums across blocks, added at the end, as ggml's
      * scalar code does (it was written to auto-vectorize) */
     float sums[8] = {0};
@@ -478,8 +495,6 @@ float hk_vec_dot_q3_K_q8_K(int64_t n, const void *w_row, const void *act_row)
     for (int64_t i = 0; i < n / HK_QK_K; i++) {
         const uint8_t *q3 = x[i].qs;
         const uint8_t *hm = x[i].hmask;
-        const int8_t *q8 = y[i].qs;
-        memset(aux32, 0, sizeof aux32);
         int8_t *a = aux8;
         uint8_t m = 1;
         for (int j = 0; j < HK_QK_K; j += 128) {
@@ -491,19 +506,10 @@ float hk_vec_dot_q3_K_q8_K(int64_t n, const void *w_row, const void *act_row)
             }
             q3 += 32;
         }
-        a = aux8;
-        for (int j = 0; j < HK_QK_K / 16; j++) {
-            const int scale = q3_K_scale(x[i].scales, j);
-            for (int half = 0; half < 2; half++) {
-                for (int l = 0; l < 8; l++)
-                    aux32[l] += scale * (int16_t)(q8[l] * a[l]);
-                q8 += 8;
-                a += 8;
-            }
-        }
-        const float d = H2F(x[i].d) * y[i].d;
-        for (int l = 0; l < 8; l++)
-            sums[l] += d * aux32[l];
+        int scales[HK_QK_K / 16];
+        for (int j = 0; j < HK_QK_K / 16; j++)
+            scales[j] = q3_K_scale(x[i].scales, j);
+        k_lane_sums(scales, 16, aux8, y[i].qs, H2F(x[i].d) * y[i].d, sums);
     }
     for (int l = 0; l < 8; l++)
         sumf += sums[l];
@@ -608,20 +614,10 @@ static void k4_accumulate(const uint8_t packed[12], const int8_t *a, const hk_bl
     int sumi = 0;
     for (int j = 0; j < HK_QK_K / 16; j++)
         sumi += y->bsums[j] * mins[j / 2];
-    int32_t aux32[8] = {0};
-    const int8_t *q8 = y->qs;
-    for (int j = 0; j < HK_QK_K / 32; j++) {
-        const int32_t scale = scales[j];
-        for (int part = 0; part < 4; part++) {
-            for (int l = 0; l < 8; l++)
-                aux32[l] += scale * (int16_t)(q8[l] * a[l]);
-            q8 += 8;
-            a += 8;
-        }
-    }
-    const float d = xd * y->d;
-    for (int l = 0; l < 8; l++)
-        sums[l] += d * aux32[l];
+    int sc[HK_QK_K / 32];
+    for (int j = 0; j < HK_QK_K / 32; j++)
+        sc[j] = scales[j];
+    k_lane_sums(sc, 32, a, y->qs, xd * y->d, sums);
     const float dmin = xdmin * y->d;
     *sumf -= dmin * sumi;
 }
@@ -843,14 +839,11 @@ float hk_vec_dot_q6_K_q8_K(int64_t n, const void *w_row, const void *act_row)
     const hk_block_q8_K *y = act_row;
     assert(n % HK_QK_K == 0);
     int8_t aux8[HK_QK_K];
-    int32_t aux32[8];
     float sums[8] = {0};
     float sumf = 0;
     for (int64_t i = 0; i < n / HK_QK_K; i++) {
         const uint8_t *q4 = x[i].ql;
         const uint8_t *qh = x[i].qh;
-        const int8_t *q8 = y[i].qs;
-        memset(aux32, 0, sizeof aux32);
         int8_t *a = aux8;
         for (int j = 0; j < HK_QK_K; j += 128) {
             for (int l = 0; l < 32; l++) {
@@ -863,19 +856,10 @@ float hk_vec_dot_q6_K_q8_K(int64_t n, const void *w_row, const void *act_row)
             q4 += 64;
             qh += 32;
         }
-        a = aux8;
-        for (int j = 0; j < HK_QK_K / 16; j++) {
-            const int scale = x[i].scales[j];
-            for (int half = 0; half < 2; half++) {
-                for (int l = 0; l < 8; l++)
-                    aux32[l] += scale * (int16_t)(q8[l] * a[l]);
-                q8 += 8;
-                a += 8;
-            }
-        }
-        const float d = H2F(x[i].d) * y[i].d;
-        for (int l = 0; l < 8; l++)
-            sums[l] += d * aux32[l];
+        int scales[HK_QK_K / 16];
+        for (int j = 0; j < HK_QK_K / 16; j++)
+            scales[j] = x[i].scales[j];
+        k_lane_sums(scales, 16, aux8, y[i].qs, H2F(x[i].d) * y[i].d, sums);
     }
     for (int l = 0; l < 8; l++)
         sumf += sums[l];
