@@ -2,7 +2,9 @@
 // Stores rows of K or V (F32 work rows) into one layer's cache at the cells
 // pos0 .. pos0+n-1, pos0 read from the step buffer so that a recorded step
 // serves every position.  KV_F16: rounded to F16 (two halves a word; the row
-// length is even), as llama.cpp's ggml_cpy into an F16 cache.
+// length is even), as llama.cpp's ggml_cpy into an F16 cache.  The bound
+// buffer is one part of the layer's cache, cells [cell0, cell0 + cells):
+// rows whose cell lies elsewhere are left to that part's dispatch.
 #include "common.glsl"
 
 layout(constant_id = 0) const uint WG = 64;
@@ -18,12 +20,16 @@ layout(std430, binding = 2) readonly buffer Step { int pos0; int n_tok; int n_kv
 layout(push_constant) uniform P {
     uint row;  // elements per cell
     uint ld;   // floats between rows of src
+    uint cell0; // first cell of the bound part
+    uint cells; // cells of the part
 } p;
 
 void main()
 {
     const uint i = gl_GlobalInvocationID.x, t = gl_WorkGroupID.y;
-    const uint cell = uint(pos0) + t;
+    if (uint(pos0) + t < p.cell0 || uint(pos0) + t >= p.cell0 + p.cells)
+        return;
+    const uint cell = uint(pos0) + t - p.cell0;
 #ifdef KV_F16
     if (i >= p.row / 2)
         return;

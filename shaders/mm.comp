@@ -11,7 +11,8 @@
 //       int8 activations, integer sums carried across the steps of one
 //       block, the block's float term (q_dot.glsl) at its last step;
 //       INT_DOT=1 keeps both tiles as packed bytes and adds four products
-//       at a time with OpSDot (q_dot.glsl).
+//       at a time with OpSDot (q_dot.glsl; Q3_K..Q6_K: two products and
+//       two zero bytes a dot, one dot per lane).
 #extension GL_EXT_control_flow_attributes : require
 #if INT_DOT
 #extension GL_EXT_spirv_intrinsics : require
@@ -39,7 +40,9 @@ layout(push_constant) uniform P { mm_push p; };
 #define RN 2u // activation rows per invocation: ty + 16 j
 
 #if QDOT
-#if INT_DOT
+#if INT_DOT && LANES == 8
+shared int ws[TM][BK / 2u]; // q_dot.glsl's lane_word: eight words a group of 16
+#elif INT_DOT
 shared int ws[TM][BK / 4u]; // four quants a word
 #else
 shared int ws[TM][BK];
@@ -105,7 +108,10 @@ void main()
                 [[unroll]] for (uint i = 0u; i < 16u; i++)
                     a[i] = 0;
             }
-#if INT_DOT
+#if INT_DOT && LANES == 8
+            [[unroll]] for (uint l = 0u; l < 8u; l++)
+                ws[r][8u * g2 + l] = lane_word(a, l);
+#elif INT_DOT
             [[unroll]] for (uint k = 0u; k < 4u; k++)
                 ws[r][4u * g2 + k] = pack4x8(a, k);
 #else
@@ -175,13 +181,26 @@ void main()
 
         // ---- multiply
 #if QDOT
+#if INT_DOT && LANES == 8
+        // each activation row's interleaved words (act_lanes), once for
+        // every weight row: [j][g2][E of lanes 0-3, O of 0-3, E of 4-7, O of 4-7]
+        int xl[RN][2][4];
+        [[unroll]] for (uint j = 0u; j < RN; j++)
+            [[unroll]] for (uint g2 = 0u; g2 < 2u; g2++)
+                [[unroll]] for (uint k = 0u; k < 2u; k++)
+                    act_lanes(uint(xs[ty + 16u * j][4u * g2 + k]), uint(xs[ty + 16u * j][4u * g2 + k + 2u]),
+                              xl[j][g2][2u * k], xl[j][g2][2u * k + 1u]);
+#endif
         [[unroll]] for (uint i = 0u; i < RM; i++) {
             const uint r = tx + 8u * i;
             [[unroll]] for (uint j = 0u; j < RN; j++) {
                 const uint t = ty + 16u * j;
                 [[unroll]] for (uint g2 = 0u; g2 < 2u; g2++) {
                     const int s = wsc[r][g2];
-#if INT_DOT
+#if INT_DOT && LANES == 8
+                    [[unroll]] for (uint l = 0u; l < 8u; l++)
+                        lanes[i][j][l] += s * sdot4x8(ws[r][8u * g2 + l], xl[j][g2][2u * (l / 4u) + l % 2u], 0);
+#elif INT_DOT
                     int d = 0;
                     [[unroll]] for (uint k = 0u; k < 4u; k++)
                         d += sdot4x8(ws[r][4u * g2 + k], xs[t][4u * g2 + k], 0);

@@ -15,7 +15,11 @@
  * Then: one-token steps (one recorded command buffer, reused with new
  * values in the step buffer) give the logits of one batch of the same
  * tokens; the context shift on the device gives the logits the CPU's shift
- * gives; logits read back in chunks equal those read at once.  With
+ * gives; logits read back in chunks equal those read at once; a KV cache
+ * in several buffers (parts: what a layer larger than maxStorageBufferRange
+ * takes, forced small with HARK_VK_KV_PART_BYTES) and the split one-token
+ * attention (HARK_VK_ATTN_SPLIT) give the logits of the one-buffer,
+ * one-workgroup attention and of the CPU, at a few hundred cells.  With
  * HARK_VK_VALIDATE=1 every session must end without a validation error.
  * Exit 77 (skipped) only when there is no Vulkan device at all. */
 #include <math.h>
@@ -27,6 +31,7 @@
 #include "model_impl.h"
 #include "parity_common.h"
 #include "vk/vk.h"
+#include "vk/vk_lm.h"
 
 /* Tolerance of the two tests below with an F16 cache: K and V are rounded to
  * F16 when stored, so a one-ulp difference upstream (another matmul kernel,
@@ -277,16 +282,55 @@ static void steps_vs_batch(const char *name, const char *tokens_of, hk_type kv)
     hk_model_free(m);
 }
 
+/* Sets HARK_VK_KV_PART_BYTES to part_cells cells of m's cache of type kv
+ * (0: unsets it), HARK_VK_ATTN_SPLIT to split (0: unsets it). */
+static void kv_env(const hk_model *m, hk_type kv, int part_cells, int split)
+{
+    char v[32];
+    const int64_t row = m->head_dim_k > m->head_dim_v ? m->head_dim_k : m->head_dim_v;
+    snprintf(v, sizeof v, "%lld", (long long)part_cells * m->n_head_kv * row * (kv == HK_TYPE_F16 ? 2 : 4));
+    if (part_cells)
+        setenv("HARK_VK_KV_PART_BYTES", v, 1);
+    else
+        unsetenv("HARK_VK_KV_PART_BYTES");
+    snprintf(v, sizeof v, "%d", split);
+    if (split)
+        setenv("HARK_VK_ATTN_SPLIT", v, 1);
+    else
+        unsetenv("HARK_VK_ATTN_SPLIT");
+}
+
+/* Whether session s's attention runs as asked: n_parts parts, split chunks
+ * a part for one-token steps. */
+static bool layout_is(hk_session *s, int n_parts, int split, const char *what)
+{
+    int parts = 0, cells = 0, sp = 0;
+    if (s && s->gpu)
+        hk_vk_lm_attention_layout(s->gpu, &parts, &cells, &sp);
+    CHECK(parts == n_parts && sp == split, "%s: %d parts of %d cells, split %d; asked for %d parts, split %d", what,
+          parts, cells, sp, n_parts, split);
+    return parts == n_parts && sp == split;
+}
+
 /* The context shift (hk_vk_lm_shift: cells moved on the device, keys
  * re-roped there) against the CPU's (memmove + hk_kv_rerope): a 32-cell
- * context that keeps 4 tokens and shifts every 14, 60 tokens through it. */
-static void shift_vs_cpu(const char *name, const char *tokens_of, hk_type kv)
+ * context that keeps 4 tokens and shifts every 14, 60 tokens through it.
+ * part_cells > 0: the cache in parts of that many cells, so that moves
+ * cross from one part's buffers to another's. */
+static void shift_vs_cpu(const char *name, const char *tokens_of, hk_type kv, int part_cells)
 {
     enum { N_CTX = 32, N_KEEP = 4, N_STEPS = 60 };
     hk_model *m = load_fixture(name);
     int32_t *tok = m ? test_tokens(tokens_of, N_STEPS + N_CTX) : NULL;
     hk_session *c = tok ? session_on(m, HK_MATMUL_EXACT, kv, N_CTX, HK_BACKEND_CPU, N_KEEP) : NULL;
+    if (m)
+        kv_env(m, kv, part_cells, 0);
     hk_session *g = tok ? vk_session(m, HK_MATMUL_EXACT, kv, N_CTX, N_KEEP) : NULL;
+    kv_env(m, kv, 0, 0);
+    if (g && part_cells && !layout_is(g, (N_CTX + part_cells - 1) / part_cells, 1, name)) {
+        vk_end(g, name);
+        g = NULL;
+    }
     if (c && g) {
         const int nv = hk_model_n_vocab(m);
         hk_error err = {{0}};
@@ -308,11 +352,80 @@ static void shift_vs_cpu(const char *name, const char *tokens_of, hk_type kv)
         const double tol = kv == HK_TYPE_F16 ? KV_F16_TOL : REL_TOL_EXACT;
         CHECK(diff_rel(&acc) <= tol, "%s %s: after %d shifts the logits differ from the CPU's by %.3g", name,
               hk_type_name(kv), shifts, diff_rel(&acc));
-        printf("%s (KV %s): %d context shifts on the device, logits vs the CPU's: rel rms %.2e, max %.2e\n", name,
-               hk_type_name(kv), shifts, diff_rel(&acc), acc.max);
+        printf("%s (KV %s%s): %d context shifts on the device, logits vs the CPU's: rel rms %.2e, max %.2e\n", name,
+               hk_type_name(kv), part_cells ? ", cache in parts" : "", shifts, diff_rel(&acc), acc.max);
     }
     hk_session_free(c);
     vk_end(g, name);
+    free(tok);
+    hk_model_free(m);
+}
+
+/* A context of a few hundred cells: a PROMPT-token batch (every row) and
+ * then STEPS one-token steps, with the cache in parts of part_cells cells
+ * (0: one buffer) and one-token steps split in `split` chunks a part,
+ * against the one-buffer, one-workgroup attention (HARK_VK_ATTN_SPLIT=1)
+ * and against the CPU.  The split one-token steps reach n_kv 289..312, so
+ * that with split 5 every chunk (>= 64 cells, attention.comp's MIN_CHUNK)
+ * holds cells. */
+static void long_context(const char *name, hk_type kv, int part_cells, int split)
+{
+    enum { N_CTX = 320, PROMPT = 288, STEPS = 24 };
+    hk_model *m = load_fixture(name);
+    int32_t *tok = m ? test_tokens(name, PROMPT + STEPS) : NULL;
+    hk_session *r = NULL, *x = NULL, *c = NULL;
+    if (tok) {
+        kv_env(m, kv, 0, 1);
+        r = vk_session(m, HK_MATMUL_EXACT, kv, N_CTX, -1);
+        kv_env(m, kv, part_cells, split);
+        x = vk_session(m, HK_MATMUL_EXACT, kv, N_CTX, -1);
+        kv_env(m, kv, 0, 0);
+        c = session_on(m, HK_MATMUL_EXACT, kv, N_CTX, HK_BACKEND_CPU, -1);
+    }
+    char what[160];
+    snprintf(what, sizeof what, "%s (KV %s, %d-cell parts, split %d)", name, hk_type_name(kv), part_cells, split);
+    if (r && x && c && layout_is(r, 1, 1, what) &&
+        layout_is(x, part_cells ? (N_CTX + part_cells - 1) / part_cells : 1, split, what)) {
+        const int nv = hk_model_n_vocab(m);
+        hk_error err = {{0}};
+        diff_acc xr = {0}, xc = {0}, sxr = {0}, sxc = {0};
+        CHECK(hk_session_decode(r, tok, PROMPT, true, &err) == 0, "%s", err.msg);
+        CHECK(hk_session_decode(x, tok, PROMPT, true, &err) == 0, "%s", err.msg);
+        CHECK(hk_session_decode(c, tok, PROMPT, true, &err) == 0, "%s", err.msg);
+        for (int i = 0; i < PROMPT; i++) {
+            const float *rx = hk_session_logits(x, i), *rr = hk_session_logits(r, i), *rc = hk_session_logits(c, i);
+            if (rx && rr && rc) {
+                diff_add(&xr, rx, rr, (size_t)nv);
+                diff_add(&xc, rx, rc, (size_t)nv);
+            }
+        }
+        for (int k = 0; k < STEPS; k++) {
+            const int32_t t = tok[PROMPT + k];
+            CHECK(hk_session_decode(r, &t, 1, false, &err) == 0, "%s", err.msg);
+            CHECK(hk_session_decode(x, &t, 1, false, &err) == 0, "%s", err.msg);
+            CHECK(hk_session_decode(c, &t, 1, false, &err) == 0, "%s", err.msg);
+            const float *rx = hk_session_logits(x, -1), *rr = hk_session_logits(r, -1), *rc = hk_session_logits(c, -1);
+            if (rx && rr && rc) {
+                diff_add(&sxr, rx, rr, (size_t)nv);
+                diff_add(&sxc, rx, rc, (size_t)nv);
+            }
+        }
+        /* F32: the same products in another summation order (per-chunk
+         * online softmax, then the merge); F16: that order may also flip an
+         * F16 rounding of P, as in the tests above */
+        const double tol = kv == HK_TYPE_F16 ? KV_F16_TOL : REL_TOL_EXACT;
+        CHECK(diff_rel(&xr) <= tol && diff_rel(&sxr) <= tol, "%s: vs one buffer, one workgroup: batch %.3g, steps %.3g",
+              what, diff_rel(&xr), diff_rel(&sxr));
+        CHECK(diff_rel(&xc) <= tol && diff_rel(&sxc) <= tol, "%s: vs the CPU: batch %.3g, steps %.3g", what,
+              diff_rel(&xc), diff_rel(&sxc));
+        printf("%s: %d-token batch, %d steps to n_kv %d; vs unsplit: rel rms %.2e / %.2e (max %.2e), vs the CPU: "
+               "%.2e / %.2e\n",
+               what, PROMPT, STEPS, PROMPT + STEPS, diff_rel(&xr), diff_rel(&sxr), sxr.max, diff_rel(&xc),
+               diff_rel(&sxc));
+    }
+    vk_end(r, what);
+    vk_end(x, what);
+    hk_session_free(c);
     free(tok);
     hk_model_free(m);
 }
@@ -364,9 +477,17 @@ int main(void)
     steps_vs_batch("llama-tied-Q4_K_M", "llama-tied-Q4_K_M", HK_TYPE_F32);
     steps_vs_batch("llama-tied-Q4_K_M", "llama-tied-Q4_K_M", HK_TYPE_F16);
     steps_vs_batch("gemma2-Q8_0", "gemma2-Q8_0", HK_TYPE_F32); /* window 8 < 32, soft-caps, 26 layers */
-    shift_vs_cpu("stories260K", "stories260K.prompt", HK_TYPE_F32);
-    shift_vs_cpu("stories260K", "stories260K.prompt", HK_TYPE_F16);
-    shift_vs_cpu("qwen2-Q8_0", "qwen2-Q8_0", HK_TYPE_F16); /* NEOX pairs */
+    shift_vs_cpu("stories260K", "stories260K.prompt", HK_TYPE_F32, 0);
+    shift_vs_cpu("stories260K", "stories260K.prompt", HK_TYPE_F16, 0);
+    shift_vs_cpu("qwen2-Q8_0", "qwen2-Q8_0", HK_TYPE_F16, 0); /* NEOX pairs */
+    shift_vs_cpu("stories260K", "stories260K.prompt", HK_TYPE_F32, 10); /* parts of 10, 10, 10, 2 cells */
+    shift_vs_cpu("stories260K", "stories260K.prompt", HK_TYPE_F16, 10);
+    /* ~33 s on lavapipe for these five (2 cores, shared) */
+    long_context("llama-tied-Q4_K_M", HK_TYPE_F16, 40, 1);  /* 8 parts */
+    long_context("llama-tied-Q4_K_M", HK_TYPE_F32, 100, 2); /* parts of 100, 100, 100, 20 cells, 2 chunks each */
+    long_context("llama-tied-Q4_K_M", HK_TYPE_F32, 0, 5);   /* one part, 5 chunks */
+    long_context("llama-tied-Q4_K_M", HK_TYPE_F16, 0, 5);
+    long_context("gemma2-Q8_0", HK_TYPE_F16, 100, 3); /* 4 parts, 3 chunks each; window, soft-caps */
     chunked_logits();
     return hk_check_done("parity_vk");
 }

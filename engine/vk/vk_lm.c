@@ -3,9 +3,10 @@
  *
  * What lives where:
  *   device   weights (vk_matmul.c uploads them), norm vectors and biases as
- *            F32 buffers, the KV cache (one K and one V buffer per layer,
- *            [n_ctx][row], so a layer never exceeds maxStorageBufferRange
- *            unless one layer alone does), work buffers of n_batch rows,
+ *            F32 buffers, the KV cache (K and V buffers per layer, [n_ctx][row];
+ *            a layer whose K or V exceeds maxStorageBufferRange is split
+ *            along the cells into parts of part_cells cells, one buffer
+ *            each), work buffers of n_batch rows,
  *            ggml's GELU table, the logits of up to logit_rows rows;
  *   host     `ids` (the token ids get_rows reads), `step` (pos0, n_tok,
  *            n_kv and the cos/sin of each row's RoPE angles) and the logits
@@ -18,9 +19,24 @@
  * angle, libm's cosf/sinf, hk_op_rope's exact expressions): Vulkan allows
  * sin/cos an absolute error of 2^-11 and GPUs reduce arguments in the
  * thousands of radians coarsely, which would break parity.  It is n_rot
- * floats per token, written with the token ids. */
+ * floats per token, written with the token ids.
+ *
+ * Attention: one workgroup per (query row, head) over all cells
+ * (attention.comp) where the cache is one part and the step is not split;
+ * otherwise the split shader: each workgroup takes one chunk of one part's
+ * cells and writes a partial online-softmax record (max, sum, output row),
+ * and attention_merge.comp combines them.  One-token steps split each
+ * part's cells into att_split chunks ("flash-decoding"), so that a GPU
+ * gets n_head * att_split workgroups rather than n_head; batches have
+ * n_head * rows workgroups already and split only by parts.
+ *
+ * Environment (tests): HARK_VK_KV_PART_BYTES=N caps a cache buffer at N
+ * bytes (below maxStorageBufferRange) to force the parts on small models;
+ * HARK_VK_ATTN_SPLIT=N (1..64) forces N chunks a part for one-token steps
+ * (1: never split). */
 #include "vk/vk_lm.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +61,14 @@ _Static_assert((WG_NORM & (WG_NORM - 1)) == 0 && (WG_ATT & (WG_ATT - 1)) == 0 &&
 enum { MAX_HEAD_DIM = 256 };      /* attention.comp's MAX_D */
 enum { MAX_GROUPS = 65535 };      /* the smallest maxComputeWorkGroupCount[1] Vulkan allows */
 enum { N_STEP_CMDS = 4 };         /* recorded step shapes kept (one-token, prompt chunks, ...) */
+enum { MAX_ATT_SPLIT = 64 };      /* chunks a part for a one-token step, at most */
+/* The auto split (GPUs only): Vulkan's core properties do not tell the
+ * number of compute units, so it aims at ATT_TARGET_WG workgroups, enough to
+ * fill a GPU of ~100 compute units twice; a chunk has at least WG_ATT cells
+ * (attention.comp's MIN_CHUNK), so short contexts leave the later chunks
+ * empty, which costs one record write each.  CPU drivers (lavapipe) run a
+ * thread per core, which n_head workgroups already fill: no split. */
+enum { ATT_TARGET_WG = 256 };
 #define LOGITS_BUDGET (32.0 * 1024 * 1024) /* bytes of device logits: more rows go in chunks */
 
 /* The step buffer's header; the cos/sin rows follow (n_rot floats a row). */
@@ -68,13 +92,17 @@ typedef struct elt_push {
     float s, s_inv;
 } elt_push;
 typedef struct kv_push {
-    uint32_t row, ld;
+    uint32_t row, ld, cell0, cells;
 } kv_push;
 typedef struct att_push {
     uint32_t n_head, n_head_kv, dk, dv, ldq, ldo, q_row0;
     int32_t window;
     float scale, softcap, cap_inv;
+    uint32_t cell0, cells, n_split, chunk0, n_chunks; /* the split shader's */
 } att_push;
+typedef struct merge_push {
+    uint32_t n_head, dv, ldo, n_chunks;
+} merge_push;
 typedef struct copy_push {
     uint32_t src, dst, n;
 } copy_push;
@@ -84,12 +112,21 @@ typedef struct vk_layer {
     hk_vk_buf *post_attn_norm, *post_ffw_norm;  /* gemma2, else NULL */
     hk_vk_buf *bq, *bk, *bv, *bo;               /* biases or NULL */
     hk_vk_weight *wq, *wk, *wv, *wo, *w_gate, *w_up, *w_down;
-    hk_vk_buf *k_cache, *v_cache;               /* [n_ctx][k_row], [n_ctx][v_row] in kv_type */
+    struct kv_part *parts;                      /* g->n_parts */
     hk_vk_mm *mm_qkv, *mm_o, *mm_gu, *mm_down;
     hk_vk_node *attn_norm_n, *ffn_norm_n, *post_attn_norm_n, *post_ffw_norm_n;
-    hk_vk_node *store_k, *store_v, *attention;
-    hk_vk_node *move_k, *move_v, *rerope;       /* the context shift */
 } vk_layer;
+
+/* Cells [cell0, cell0 + cells) of one layer's cache: a K and a V buffer
+ * ([cells][k_row], [cells][v_row] in kv_type) and the nodes bound to them. */
+typedef struct kv_part {
+    hk_vk_buf *k, *v;
+    int32_t cell0, cells;
+    hk_vk_node *store_k, *store_v;
+    hk_vk_node *attention;        /* the one-workgroup shader: one part only */
+    hk_vk_node *split, *split_pv; /* the split shader (split_pv: F16's second pass), when used */
+    hk_vk_node *move_k, *move_v, *rerope; /* the context shift */
+} kv_part;
 
 /* A recorded step and its shape. */
 typedef struct step_cmd {
@@ -105,6 +142,9 @@ struct hk_vk_lm {
     bool f16;                    /* KV cache in F16 */
     size_t kv_elt;               /* bytes per cached value */
     int64_t k_row, v_row;        /* values per cell per layer */
+    int32_t part_cells;          /* cells of a cache part (the last may have fewer) */
+    int n_parts;                 /* parts of a layer's cache */
+    int att_split;               /* chunks a part for one-token steps (1: not split) */
     /* floats between rows of the work buffers (multiples of 4, so that a
      * row's offset is a multiple of 16 bytes as hk_vk_rows wants) */
     uint32_t ld_e, ld_q, ld_k, ld_v, ld_o, ld_f;
@@ -120,6 +160,8 @@ struct hk_vk_lm {
     hk_vk_buf *output_norm, *output_bias, *gelu_table;
     hk_vk_buf *x, *xn, *q, *k, *v, *att, *tmp, *gate, *up, *logits; /* device */
     hk_vk_buf *ids, *step, *logits_host;                              /* host */
+    hk_vk_buf *partials;         /* the split attention's records, or NULL */
+    hk_vk_node *merge;           /* attention_merge over partials, or NULL */
     int logit_rows;              /* rows of logits / logits_host */
     vk_layer *layers;
     hk_vk_get_rows *embd;
@@ -228,6 +270,7 @@ void hk_vk_lm_free(hk_vk_lm *g)
             hk_vk_mm_free(g->vk, l->mm_o);
             hk_vk_mm_free(g->vk, l->mm_gu);
             hk_vk_mm_free(g->vk, l->mm_down);
+            free(l->parts);
         }
     for (int i = 0; i < g->n_mm_out; i++)
         hk_vk_mm_free(g->vk, g->mm_out[i]);
@@ -286,13 +329,26 @@ static int upload_layer(hk_vk_lm *g, int il, hk_error *err)
         return -1;
 #undef W
 #undef V
-    const uint64_t kb = (uint64_t)g->p.n_ctx * (uint64_t)g->k_row * g->kv_elt;
-    const uint64_t vb = (uint64_t)g->p.n_ctx * (uint64_t)g->v_row * g->kv_elt;
-    snprintf(name, sizeof name, "KV cache K of layer %d", il);
-    l->k_cache = buf_new(g, kb, HK_VK_DEVICE, name, err);
-    snprintf(name, sizeof name, "KV cache V of layer %d", il);
-    l->v_cache = l->k_cache ? buf_new(g, vb, HK_VK_DEVICE, name, err) : NULL;
-    return l->v_cache ? 0 : -1;
+    if (!(l->parts = calloc((size_t)g->n_parts, sizeof *l->parts)))
+        return hk_fail(err, "out of memory");
+    for (int i = 0; i < g->n_parts; i++) {
+        kv_part *pt = &l->parts[i];
+        pt->cell0 = i * g->part_cells;
+        pt->cells = g->p.n_ctx - pt->cell0 < g->part_cells ? g->p.n_ctx - pt->cell0 : g->part_cells;
+        const uint64_t kb = (uint64_t)pt->cells * (uint64_t)g->k_row * g->kv_elt;
+        const uint64_t vb = (uint64_t)pt->cells * (uint64_t)g->v_row * g->kv_elt;
+        for (int kv = 0; kv < 2; kv++) {
+            if (g->n_parts > 1)
+                snprintf(name, sizeof name, "KV cache %c of layer %d, cells %d..%d", "KV"[kv], il, pt->cell0,
+                         pt->cell0 + pt->cells - 1);
+            else
+                snprintf(name, sizeof name, "KV cache %c of layer %d", "KV"[kv], il);
+            hk_vk_buf **b = kv ? &pt->v : &pt->k;
+            if (!(*b = buf_new(g, kv ? vb : kb, HK_VK_DEVICE, name, err)))
+                return -1;
+        }
+    }
+    return 0;
 }
 
 static int layer_products(hk_vk_lm *g, int il, hk_error *err)
@@ -334,15 +390,84 @@ static int layer_nodes(hk_vk_lm *g, int il, hk_error *err)
     if (l->post_ffw_norm &&
         !(l->post_ffw_norm_n = NODE(g, "rms_norm", WG_NORM, norm_push, err, g->tmp, l->post_ffw_norm, g->tmp)))
         return -1;
-    l->store_k = NODE(g, kv, WG_KV, kv_push, err, g->k, l->k_cache, g->step);
-    l->store_v = l->store_k ? NODE(g, kv, WG_KV, kv_push, err, g->v, l->v_cache, g->step) : NULL;
-    l->attention = l->store_v ? NODE(g, g->f16 ? "attention_f16" : "attention_f32", WG_ATT, att_push, err, g->q,
-                                     l->k_cache, l->v_cache, g->att, g->step)
-                              : NULL;
-    l->move_k = l->attention ? NODE(g, "copy_words", WG_COPY, copy_push, err, l->k_cache) : NULL;
-    l->move_v = l->move_k ? NODE(g, "copy_words", WG_COPY, copy_push, err, l->v_cache) : NULL;
-    l->rerope = l->move_v ? NODE(g, rope, WG_ROPE, rope_push, err, l->k_cache, g->step) : NULL;
-    return l->rerope ? 0 : -1;
+    for (int i = 0; i < g->n_parts; i++) {
+        kv_part *pt = &l->parts[i];
+        if (!(pt->store_k = NODE(g, kv, WG_KV, kv_push, err, g->k, pt->k, g->step)) ||
+            !(pt->store_v = NODE(g, kv, WG_KV, kv_push, err, g->v, pt->v, g->step)) ||
+            !(pt->move_k = NODE(g, "copy_words", WG_COPY, copy_push, err, pt->k)) ||
+            !(pt->move_v = NODE(g, "copy_words", WG_COPY, copy_push, err, pt->v)) ||
+            !(pt->rerope = NODE(g, rope, WG_ROPE, rope_push, err, pt->k, g->step)))
+            return -1;
+        if (g->n_parts == 1 && !(pt->attention = NODE(g, g->f16 ? "attention_f16" : "attention_f32", WG_ATT,
+                                                      att_push, err, g->q, pt->k, pt->v, g->att, g->step)))
+            return -1;
+        if (g->partials &&
+            !(pt->split = NODE(g, g->f16 ? "attention_split_f16" : "attention_split_f32", WG_ATT, att_push, err,
+                               g->q, pt->k, pt->v, g->partials, g->step)))
+            return -1;
+        if (g->partials && g->f16 &&
+            !(pt->split_pv = NODE(g, "attention_split_pv_f16", WG_ATT, att_push, err, g->q, pt->k, pt->v,
+                                  g->partials, g->step)))
+            return -1;
+    }
+    return 0;
+}
+
+/* Bytes of a cache buffer at most: maxStorageBufferRange, or less under the
+ * test hook HARK_VK_KV_PART_BYTES. */
+static uint64_t kv_part_limit(const hk_vk *vk)
+{
+    uint64_t limit = hk_vk_info(vk)->max_storage_range;
+    const char *env = getenv("HARK_VK_KV_PART_BYTES");
+    if (env && *env) {
+        char *end;
+        unsigned long long v = strtoull(env, &end, 10);
+        if (*end == '\0' && v > 0 && v < limit)
+            limit = v;
+    }
+    return limit;
+}
+
+/* The cache's parts and the one-token split (this file's header), and the
+ * buffer of the split attention's partial records when either is used. */
+static int kv_layout(hk_vk_lm *g, hk_error *err)
+{
+    const hk_model *m = g->m;
+    const uint64_t cell = (uint64_t)(g->k_row > g->v_row ? g->k_row : g->v_row) * g->kv_elt;
+    const uint64_t fit = kv_part_limit(g->vk) / cell;
+    if (fit < 1)
+        return hk_fail(err, "vulkan: one KV cache cell of %" PRIu64 " bytes exceeds maxStorageBufferRange", cell);
+    g->part_cells = fit < (uint64_t)g->p.n_ctx ? (int32_t)fit : g->p.n_ctx;
+    g->n_parts = (g->p.n_ctx + g->part_cells - 1) / g->part_cells;
+    int split = 1;
+    const char *env = getenv("HARK_VK_ATTN_SPLIT");
+    if (env && *env) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (*end != '\0' || v < 1 || v > MAX_ATT_SPLIT)
+            return hk_fail(err, "vulkan: HARK_VK_ATTN_SPLIT=%s is not a number from 1 to %d", env, MAX_ATT_SPLIT);
+        split = (int)v;
+    } else if (hk_vk_info(g->vk)->type != HK_VK_CPU) {
+        const int want = (ATT_TARGET_WG + m->n_head * g->n_parts - 1) / (m->n_head * g->n_parts);
+        const int most = (g->part_cells + WG_ATT - 1) / WG_ATT; /* chunks of >= WG_ATT cells */
+        split = want < most ? want : most;
+        split = split < 1 ? 1 : split > MAX_ATT_SPLIT ? MAX_ATT_SPLIT : split;
+    }
+    g->att_split = split;
+    if (g->n_parts == 1 && split == 1)
+        return 0; /* the one-workgroup shader only */
+    /* records of the rows of a batch (n_parts each: several parts only) or
+     * of a one-token step (n_parts * split) */
+    const int batch = g->n_parts > 1 ? g->p.n_batch * g->n_parts : 0, one = g->n_parts * split;
+    const uint64_t rec = (uint64_t)(m->head_dim_v + 2) * sizeof(float) * (uint64_t)m->n_head;
+    const uint64_t bytes = rec * (uint64_t)(batch > one ? batch : one);
+    if (bytes > hk_vk_info(g->vk)->max_storage_range)
+        return hk_fail(err, "vulkan: the split attention's %.1f MiB of partial results exceed maxStorageBufferRange "
+                            "(%.1f MiB; a smaller batch fits)",
+                       (double)bytes / (1024.0 * 1024.0),
+                       (double)hk_vk_info(g->vk)->max_storage_range / (1024.0 * 1024.0));
+    g->partials = buf_new(g, bytes, HK_VK_DEVICE, "attention partial results", err);
+    return g->partials ? 0 : -1;
 }
 
 static int work_buffers(hk_vk_lm *g, hk_error *err)
@@ -434,6 +559,9 @@ static int global_nodes(hk_vk_lm *g, hk_error *err)
                                        : NODE(g, "silu_mul", WG_ELT, elt_push, err, g->gate, g->up);
     if (!g->act)
         return -1;
+    if (g->partials && !(g->merge = NODE(g, g->f16 ? "attention_merge_f16" : "attention_merge_f32", WG_ATT,
+                                         merge_push, err, g->partials, g->att)))
+        return -1;
     /* the output matmul by chunks of logit_rows rows of xn */
     g->n_mm_out = (g->p.n_batch + g->logit_rows - 1) / g->logit_rows;
     g->mm_out = calloc((size_t)g->n_mm_out, sizeof *g->mm_out);
@@ -471,7 +599,7 @@ hk_vk_lm *hk_vk_lm_new(hk_vk *vk, const hk_model *m, const hk_session_params *p,
         hk_fail(err, "out of memory");
         goto fail;
     }
-    if (work_buffers(g, err) || global_parts(g, err))
+    if (kv_layout(g, err) || work_buffers(g, err) || global_parts(g, err))
         goto fail;
     for (int il = 0; il < m->n_layer; il++)
         if (upload_layer(g, il, err) || layer_products(g, il, err) || layer_nodes(g, il, err))
@@ -490,6 +618,13 @@ fail:
 }
 
 uint64_t hk_vk_lm_device_bytes(const hk_vk_lm *g) { return g->weight_bytes + g->buf_bytes; }
+
+void hk_vk_lm_attention_layout(const hk_vk_lm *g, int *n_parts, int *part_cells, int *split)
+{
+    *n_parts = g->n_parts;
+    *part_cells = g->part_cells;
+    *split = g->att_split;
+}
 
 /* ------------------------------------------------------------ recording */
 
@@ -518,10 +653,17 @@ static void rope(hk_vk_cmd *c, const hk_vk_lm *g, const hk_vk_node *n, int rows,
                            (uint32_t)rows, 1);
 }
 
-static void store_kv(hk_vk_cmd *c, const hk_vk_lm *g, const hk_vk_node *n, int rows, int64_t row, uint32_t ld)
+/* K (v false) or V rows 0..rows-1 into the cells pos0.. of layer il: a
+ * dispatch per part, each storing the rows whose cells it holds. */
+static void store_kv(hk_vk_cmd *c, const hk_vk_lm *g, int il, bool v, int rows)
 {
-    const kv_push pc = {(uint32_t)row, ld};
-    hk_vk_cmd_dispatch(c, n, &pc, sizeof pc, groups((uint64_t)(g->f16 ? row / 2 : row), WG_KV), (uint32_t)rows, 1);
+    const int64_t row = v ? g->v_row : g->k_row;
+    for (int i = 0; i < g->n_parts; i++) {
+        const kv_part *pt = &g->layers[il].parts[i];
+        const kv_push pc = {(uint32_t)row, v ? g->ld_v : g->ld_k, (uint32_t)pt->cell0, (uint32_t)pt->cells};
+        hk_vk_cmd_dispatch(c, v ? pt->store_v : pt->store_k, &pc, sizeof pc,
+                           groups((uint64_t)(g->f16 ? row / 2 : row), WG_KV), (uint32_t)rows, 1);
+    }
 }
 
 static void attention(hk_vk_cmd *c, const hk_vk_lm *g, int il, int rows, int first)
@@ -540,7 +682,30 @@ static void attention(hk_vk_cmd *c, const hk_vk_lm *g, int il, int rows, int fir
         .softcap = m->attn_softcap,
         .cap_inv = m->attn_softcap > 0 ? 1.0f / m->attn_softcap : 0.0f,
     };
-    hk_vk_cmd_dispatch(c, g->layers[il].attention, &pc, sizeof pc, (uint32_t)m->n_head, (uint32_t)(rows - first), 1);
+    const kv_part *parts = g->layers[il].parts;
+    const uint32_t nq = (uint32_t)(rows - first);
+    const int split = nq == 1 ? g->att_split : 1;
+    if (g->n_parts == 1 && split == 1) {
+        hk_vk_cmd_dispatch(c, parts[0].attention, &pc, sizeof pc, (uint32_t)m->n_head, nq, 1);
+        return;
+    }
+    /* records per (row, head): split chunks of each part; then the merge */
+    const uint32_t n_chunks = (uint32_t)(g->n_parts * split);
+    for (int pass = 0; pass < (g->f16 ? 2 : 1); pass++) {
+        for (int i = 0; i < g->n_parts; i++) {
+            att_push pp = pc;
+            pp.cell0 = (uint32_t)parts[i].cell0;
+            pp.cells = (uint32_t)parts[i].cells;
+            pp.n_split = (uint32_t)split;
+            pp.chunk0 = (uint32_t)(i * split);
+            pp.n_chunks = n_chunks;
+            hk_vk_cmd_dispatch(c, pass ? parts[i].split_pv : parts[i].split, &pp, sizeof pp, (uint32_t)m->n_head, nq,
+                               (uint32_t)split);
+        }
+        hk_vk_cmd_barrier(c); /* F16: the PV pass reads every chunk's (max, sum) */
+    }
+    const merge_push mp = {(uint32_t)m->n_head, (uint32_t)m->head_dim_v, g->ld_o, n_chunks};
+    hk_vk_cmd_dispatch(c, g->merge, &mp, sizeof mp, (uint32_t)m->n_head, nq, 1);
 }
 
 /* The attention half of layer il up to its K/V stores. */
@@ -557,8 +722,8 @@ static void record_qkv(hk_vk_cmd *c, const hk_vk_lm *g, int il, int rows)
     hk_vk_cmd_barrier(c);
     if (m->q_scale != 1.0f)
         eltwise(c, g->scale_q, rows, (int64_t)m->n_head * m->head_dim_k, g->ld_q, 0, 0, 0, m->q_scale);
-    store_kv(c, g, l->store_k, rows, g->k_row, g->ld_k);
-    store_kv(c, g, l->store_v, rows, g->v_row, g->ld_v);
+    store_kv(c, g, il, false, rows);
+    store_kv(c, g, il, true, rows);
     hk_vk_cmd_barrier(c);
 }
 
@@ -764,34 +929,64 @@ static void move_words(hk_vk_cmd *c, const hk_vk_node *nd, uint64_t src, uint64_
     }
 }
 
+/* Cells [src, src+n) of layer il's cache to [dst, dst+n) (no overlap):
+ * in pieces that stay inside one part at both ends, by the copy shader
+ * within a part and by a transfer copy from one part's buffers to
+ * another's. */
+static void move_cells(hk_vk_cmd *c, const hk_vk_lm *g, int il, int32_t src, int32_t dst, int32_t n)
+{
+    const uint64_t kw = (uint64_t)g->k_row * g->kv_elt / 4, vw = (uint64_t)g->v_row * g->kv_elt / 4;
+    const int32_t P = g->part_cells;
+    const kv_part *parts = g->layers[il].parts;
+    for (int32_t i = 0; i < n;) {
+        const int32_t s = src + i, t = dst + i;
+        int32_t len = n - i;
+        if (P - s % P < len)
+            len = P - s % P;
+        if (P - t % P < len)
+            len = P - t % P;
+        const kv_part *ps = &parts[s / P], *pt = &parts[t / P];
+        const uint64_t so = (uint64_t)(s % P), to = (uint64_t)(t % P);
+        if (ps == pt) {
+            move_words(c, pt->move_k, so * kw, to * kw, (uint64_t)len * kw);
+            move_words(c, pt->move_v, so * vw, to * vw, (uint64_t)len * vw);
+        } else {
+            hk_vk_cmd_copy(c, ps->k, so * kw * 4, pt->k, to * kw * 4, (uint64_t)len * kw * 4);
+            hk_vk_cmd_copy(c, ps->v, so * vw * 4, pt->v, to * vw * 4, (uint64_t)len * vw * 4);
+        }
+        i += len;
+    }
+}
+
 static void record_shift(hk_vk_cmd *c, const hk_vk_lm *g, int32_t keep, int32_t d, int32_t pos)
 {
     const hk_model *m = g->m;
-    const uint64_t kw = (uint64_t)g->k_row * g->kv_elt / 4, vw = (uint64_t)g->v_row * g->kv_elt / 4;
     const int32_t cells = pos - keep - d;
     hk_vk_cmd_barrier(c);
     /* chunks of d cells: a chunk's source never overlaps its destination,
      * and the barrier orders it before the next chunk overwrites it */
     for (int32_t s = 0; s < cells; s += d) {
         const int32_t len = cells - s < d ? cells - s : d;
-        for (int il = 0; il < m->n_layer; il++) {
-            const vk_layer *l = &g->layers[il];
-            move_words(c, l->move_k, (uint64_t)(keep + d + s) * kw, (uint64_t)(keep + s) * kw, (uint64_t)len * kw);
-            move_words(c, l->move_v, (uint64_t)(keep + d + s) * vw, (uint64_t)(keep + s) * vw, (uint64_t)len * vw);
-        }
+        for (int il = 0; il < m->n_layer; il++)
+            move_cells(c, g, il, keep + d + s, keep + s, len);
         hk_vk_cmd_barrier(c);
     }
     const int n_rot = m->rope.n_rot;
     if (n_rot == 0)
         return;
-    for (int32_t r = 0; r < cells; r += MAX_GROUPS) {
-        const int32_t len = cells - r < MAX_GROUPS ? cells - r : MAX_GROUPS;
-        /* cs_stride 0: every cell turns by the same -d */
-        const rope_push pc = {(uint32_t)m->n_head_kv, (uint32_t)m->head_dim_k, (uint32_t)g->k_row,
-                              (uint32_t)(keep + r), (uint32_t)n_rot, 0};
-        for (int il = 0; il < m->n_layer; il++)
-            hk_vk_cmd_dispatch(c, g->layers[il].rerope, &pc, sizeof pc,
-                               groups((uint64_t)m->n_head_kv * (uint64_t)n_rot / 4, WG_ROPE), (uint32_t)len, 1);
+    /* cells [keep, keep + cells) of each part */
+    for (int i = 0; i < g->n_parts; i++) {
+        const int32_t c0 = g->layers[0].parts[i].cell0, c1 = c0 + g->layers[0].parts[i].cells;
+        const int32_t lo = keep > c0 ? keep : c0, hi = keep + cells < c1 ? keep + cells : c1;
+        for (int32_t r = lo; r < hi; r += MAX_GROUPS) {
+            const int32_t len = hi - r < MAX_GROUPS ? hi - r : MAX_GROUPS;
+            /* cs_stride 0: every cell turns by the same -d */
+            const rope_push pc = {(uint32_t)m->n_head_kv, (uint32_t)m->head_dim_k, (uint32_t)g->k_row,
+                                  (uint32_t)(r - c0), (uint32_t)n_rot, 0};
+            for (int il = 0; il < m->n_layer; il++)
+                hk_vk_cmd_dispatch(c, g->layers[il].parts[i].rerope, &pc, sizeof pc,
+                                   groups((uint64_t)m->n_head_kv * (uint64_t)n_rot / 4, WG_ROPE), (uint32_t)len, 1);
+        }
     }
 }
 

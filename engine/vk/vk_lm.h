@@ -13,8 +13,17 @@
  * The cos/sin of the RoPE angles come from the host (hk_op_rope's float
  * iteration and libm), because Vulkan's sin/cos may be off by 2^-11.
  *
+ * Long contexts: a layer's K or V cache larger than maxStorageBufferRange
+ * is kept in several buffers ("parts", each a range of cells); attention
+ * then runs per part and chunk and merges the online-softmax states.  One-
+ * token steps split each part's cells into chunks too ("flash-decoding"),
+ * on GPUs, so that more than n_head workgroups run.
+ *
  * Environment (tests): HARK_VK_LOGITS_ROWS=N keeps at most N rows of logits
- * on the device, so that longer all-logits batches take the chunked path. */
+ * on the device, so that longer all-logits batches take the chunked path;
+ * HARK_VK_KV_PART_BYTES=N caps a KV cache buffer at N bytes (forcing parts
+ * on small models); HARK_VK_ATTN_SPLIT=N (1..64) sets the chunks a part for
+ * one-token steps (1: no split; unset: by device). */
 #ifndef HK_VK_LM_H
 #define HK_VK_LM_H
 
@@ -43,6 +52,10 @@ int hk_vk_lm_forward(hk_vk_lm *g, const int32_t *tokens, int n, int32_t pos0, in
  * rotates their keys by -d positions (as hk_kv_rerope: widen, rotate in
  * float, round back to the cache type). */
 int hk_vk_lm_shift(hk_vk_lm *g, int32_t keep, int32_t d, int32_t pos, hk_error *err);
+
+/* How the attention runs: parts of each layer's KV cache, their cells
+ * (the last part may have fewer), chunks a part for one-token steps. */
+void hk_vk_lm_attention_layout(const hk_vk_lm *g, int *n_parts, int *part_cells, int *split);
 
 /* Bytes of device memory it holds (weights + cache + work buffers). */
 uint64_t hk_vk_lm_device_bytes(const hk_vk_lm *g);

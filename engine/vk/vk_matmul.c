@@ -361,8 +361,8 @@ static bool use_subgroups(const hk_vk *vk)
 }
 
 /* The _dot variants of the integer kernels (OpSDot on packed bytes) where
- * the device enabled shaderIntegerDotProduct and the type has them (one
- * lane sum per block: shaders/meson.build), unless HARK_VK_INT_DOT=0.
+ * the device enabled shaderIntegerDotProduct and the type has them (every
+ * quantized weight type: shaders/meson.build), unless HARK_VK_INT_DOT=0.
  * Integer sums are exact, so both give the same bits (tests compare). */
 static bool use_int_dot(const hk_vk *vk, hk_type t)
 {
@@ -370,7 +370,7 @@ static bool use_int_dot(const hk_vk *vk, hk_type t)
     if (!hk_vk_enabled(vk)->int_dot || (env && strcmp(env, "0") == 0))
         return false;
     return t == HK_TYPE_Q4_0 || t == HK_TYPE_Q4_1 || t == HK_TYPE_Q5_0 || t == HK_TYPE_Q5_1 || t == HK_TYPE_Q8_0 ||
-           t == HK_TYPE_Q2_K;
+           t == HK_TYPE_Q2_K || t == HK_TYPE_Q3_K || t == HK_TYPE_Q4_K || t == HK_TYPE_Q5_K || t == HK_TYPE_Q6_K;
 }
 
 /* Activation rows per pass of the matrix-vector kernel for batches of

@@ -23,10 +23,12 @@
  *                         the LLAMACPP-mode integer kernels add four int8
  *                         products at a time with OpSDot for Q4_0, Q4_1,
  *                         Q5_0, Q5_1, Q8_0 and Q2_K (one integer sum per
- *                         block); else one product at a time.  Integer
- *                         sums are exact: identical bits.  Q3_K..Q6_K keep
- *                         ggml's eight lane sums per block, which OpSDot's
- *                         four adjacent products would mix.
+ *                         block), two for Q3_K..Q6_K (ggml's eight lane
+ *                         sums per block: a lane gets elements l and l + 8
+ *                         of each group of 16, so a dot takes those two,
+ *                         interleaved, and two zero bytes); else one
+ *                         product at a time.  Integer sums are exact:
+ *                         identical bits.
  * Not used for products, on purpose: float16 arithmetic and float16
  * cooperative matrices round products and sums to half (or fuse them)
  * where llama.cpp's CPU code forms F32 products of the exact dequantized

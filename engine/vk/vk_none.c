@@ -249,3 +249,8 @@ uint64_t hk_vk_lm_device_bytes(const hk_vk_lm *g)
     (void)g;
     return 0;
 }
+void hk_vk_lm_attention_layout(const hk_vk_lm *g, int *n_parts, int *part_cells, int *split)
+{
+    (void)g;
+    *n_parts = *part_cells = *split = 0;
+}
