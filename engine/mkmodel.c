@@ -647,19 +647,100 @@ static uint64_t fnv1a(const char *s)
 }
 
 /* n values of mean + sd * (approximately normal): the sum of four 16-bit
- * uniforms from one 64-bit draw (Irwin-Hall, bell-shaped, bounded, so no
- * outlier can blow up a block scale).  The stream depends only on the
- * state, so rows come out the same whatever thread makes them. */
-static void random_row(float *dst, int64_t n, uint64_t state, float mean, float sd)
+ * uniforms (Irwin-Hall, bell-shaped, bounded, so no outlier can blow up a
+ * block scale).  The uniforms come from RNG_LANES xoshiro128++ generators
+ * run side by side, seeded from the row's state by splitmix64: each step of
+ * all lanes gives RNG_LANES 32-bit words, and value j of the step sums the
+ * halves of words j and j + RNG_LANES / 2.  Lane-wise adds, xors and shifts
+ * only, so the loops vectorize (SSE2 everywhere, AVX2 or AVX-512 where the
+ * CPU has them) and every variant computes the same integers.  The variants
+ * do one float operation, the multiply by the scale (a conversion and one
+ * multiply cannot be fused); the mean is added after, by code compiled once,
+ * so the values do not depend on which variant runs.  The stream depends
+ * only on the state, so rows come out the same whatever thread makes them. */
+enum { RNG_LANES = 16, RNG_STEP = RNG_LANES / 2 };
+
+static inline __attribute__((always_inline)) uint32_t rotl32(uint32_t x, int k)
 {
-    /* the sum has mean 4 * 32767.5 and standard deviation 65536 / sqrt(3) */
-    const float scale = sd / 37837.23f;
-    for (int64_t i = 0; i < n; i++) {
-        const uint64_t r = splitmix64(&state);
-        const uint32_t s = (uint32_t)(r & 0xffff) + (uint32_t)((r >> 16) & 0xffff) + (uint32_t)((r >> 32) & 0xffff) +
-                           (uint32_t)(r >> 48);
-        dst[i] = mean + ((float)s - 131070.0f) * scale;
+    return (x << k) | (x >> (32 - k));
+}
+
+/* the sum of the four uniforms has mean 4 * 32767.5 and standard deviation
+ * 65536 / sqrt(3) */
+#define RNG_SUM_MEAN 131070
+#define RNG_SUM_SD 37837.23f
+
+static inline __attribute__((always_inline)) void random_row_body(float *dst, int64_t n, uint64_t state, float scale)
+{
+    uint32_t s0[RNG_LANES], s1[RNG_LANES], s2[RNG_LANES], s3[RNG_LANES];
+    for (int l = 0; l < RNG_LANES; l++) {
+        const uint64_t a = splitmix64(&state), b = splitmix64(&state);
+        s0[l] = (uint32_t)a;
+        s1[l] = (uint32_t)(a >> 32);
+        s2[l] = (uint32_t)b;
+        s3[l] = (uint32_t)(b >> 32) | 1; /* never the all-zero state */
     }
+    for (int64_t i = 0; i < n; i += RNG_STEP) {
+        uint32_t w[RNG_LANES];
+        for (int l = 0; l < RNG_LANES; l++) {
+            w[l] = rotl32(s0[l] + s3[l], 7) + s0[l];
+            const uint32_t t = s1[l] << 9;
+            s2[l] ^= s0[l];
+            s3[l] ^= s1[l];
+            s1[l] ^= s2[l];
+            s0[l] ^= s3[l];
+            s2[l] ^= t;
+            s3[l] = rotl32(s3[l], 11);
+        }
+        float v[RNG_STEP];
+        for (int j = 0; j < RNG_STEP; j++) {
+            const uint32_t a = w[j], b = w[j + RNG_STEP];
+            const int32_t sum = (int32_t)((a & 0xffff) + (a >> 16) + (b & 0xffff) + (b >> 16));
+            v[j] = (float)(sum - RNG_SUM_MEAN) * scale;
+        }
+        if (n - i >= RNG_STEP)
+            memcpy(dst + i, v, sizeof v);
+        else
+            memcpy(dst + i, v, (size_t)(n - i) * sizeof(float));
+    }
+}
+
+static void random_row_generic(float *dst, int64_t n, uint64_t state, float scale)
+{
+    random_row_body(dst, n, state, scale);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2"))) static void random_row_avx2(float *dst, int64_t n, uint64_t state, float scale)
+{
+    random_row_body(dst, n, state, scale);
+}
+
+__attribute__((target("avx512f"))) static void random_row_avx512(float *dst, int64_t n, uint64_t state, float scale)
+{
+    random_row_body(dst, n, state, scale);
+}
+#endif
+
+typedef void (*random_row_fn)(float *dst, int64_t n, uint64_t state, float scale);
+
+static random_row_fn pick_random_row(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx512f"))
+        return random_row_avx512;
+    if (__builtin_cpu_supports("avx2"))
+        return random_row_avx2;
+#endif
+    return random_row_generic;
+}
+
+static void random_row(random_row_fn fn, float *dst, int64_t n, uint64_t state, float mean, float sd)
+{
+    fn(dst, n, state, sd / RNG_SUM_SD);
+    if (mean != 0.0f)
+        for (int64_t i = 0; i < n; i++)
+            dst[i] += mean;
 }
 
 /* Llama 3.1's frequency factors (the converter's generate_extra_tensors for
@@ -722,13 +803,14 @@ static void *make_rows(void *arg)
         return NULL;
     }
     const uint64_t base = rt->jb->seed * 0x9e3779b97f4a7c15ULL ^ fnv1a(t->name);
+    const random_row_fn fn = pick_random_row();
     /* norms multiply the signal: keep them near 1, as trained models have them */
     const bool norm = ends_with(t->name, "norm.weight");
     for (int64_t r = rt->row0; r < rt->row1; r++) {
         float *x = direct ? (float *)(void *)(rt->dst + (size_t)r * row_bytes) : tmp;
         uint64_t state = base ^ ((uint64_t)r * 0xd1b54a32d192ed03ULL);
         splitmix64(&state);
-        random_row(x, n, state, norm ? 1.0f : 0.0f, 0.02f);
+        random_row(fn, x, n, state, norm ? 1.0f : 0.0f, 0.02f);
         if (!direct)
             hk_quantize_row_ref(t->type, x, rt->dst + (size_t)r * row_bytes, n);
     }

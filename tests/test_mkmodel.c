@@ -3,8 +3,9 @@
  * again here from the Hugging Face config.json files rather than taken from
  * mkmodel's own table; then loaded and run for a finite forward pass.  Also:
  * the per-tensor type choice mkmodel uses is llama-quantize's (as
- * hk_quantize_file makes it), values do not depend on the thread count, and
- * the bandwidth probe returns a positive number.  No timing is asserted. */
+ * hk_quantize_file makes it), values do not depend on the thread count and
+ * have the drawn distribution (mean, spread, bound), and the bandwidth
+ * probe returns a positive number.  No timing is asserted. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "membw.h"
 #include "mkmodel.h"
 #include "model.h"
+#include "quant.h"
 #include "quantize.h"
 #include "tokenizer.h"
 
@@ -277,6 +279,45 @@ static void test_type_choice(void)
     unlink(out);
 }
 
+/* The values of a tensor (its first max_rows rows): mean near `mean`, the
+ * standard deviation 0.02 mkmodel draws with, and nothing beyond the bound
+ * of its bell-shaped draws (a sum of four uniforms reaches at most
+ * 2 * sqrt(3) = 3.46 standard deviations).  Tolerances: the sample mean is
+ * within 5 standard errors (5 * 0.02 / sqrt(n), n >= 960 here), the sample
+ * standard deviation within 10% (its relative standard error is
+ * 1 / sqrt(2n), under 3%), and Q8_0 rounding moves a value by at most half a
+ * step, amax / 254 < 0.0003, which the 0.001 added to the bound covers
+ * (the tensors checked are F32 and Q8_0). */
+static void check_values(const hk_gguf *g, const char *name, float mean, int64_t max_rows)
+{
+    const hk_gguf_tensor *t = hk_gguf_find_tensor(g, name);
+    CHECK(t != NULL, "no tensor %s", name);
+    if (!t)
+        return;
+    const int64_t n = t->ne[0], rows = t->ne[1] < max_rows ? t->ne[1] : max_rows;
+    const size_t row_bytes = (size_t)(t->nbytes / (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]));
+    float *x = malloc((size_t)n * sizeof *x);
+    CHECK(x != NULL, "out of memory");
+    if (!x)
+        return;
+    double s1 = 0, s2 = 0, dev = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        hk_dequantize_row((hk_type)t->type, (const uint8_t *)t->data + (size_t)r * row_bytes, x, n);
+        for (int64_t i = 0; i < n; i++) {
+            const double d = (double)x[i] - mean;
+            s1 += d;
+            s2 += d * d;
+            if (fabs(d) > dev)
+                dev = fabs(d);
+        }
+    }
+    free(x);
+    const double cnt = (double)(n * rows), m = s1 / cnt, sd = sqrt(s2 / cnt - m * m);
+    CHECK(fabs(m) < 5 * 0.02 / sqrt(cnt), "%s: mean %g, expected %g", name, m + mean, (double)mean);
+    CHECK(fabs(sd - 0.02) < 0.002, "%s: standard deviation %g, expected 0.02", name, sd);
+    CHECK(dev <= 0.02 * 2 * sqrt(3.0) + 0.001, "%s: a value %g from the mean, beyond the draws' bound", name, dev);
+}
+
 static char *slurp(const char *path, size_t *len)
 {
     return hk_read_file(path, len);
@@ -322,6 +363,10 @@ static void test_determinism(void)
         check_tensor(g, "smollm2 Q4_K_M", "blk.1.ffn_down.weight", 2560, 960, HK_TYPE_Q6_K);
         uint32_t ft = 0;
         CHECK(hk_gguf_get_u32(g, "general.file_type", &ft) && ft == HK_FTYPE_MOSTLY_Q4_K_M, "file_type %u", ft);
+        check_values(g, "output_norm.weight", 1.0f, 1);
+        check_values(g, "blk.1.ffn_norm.weight", 1.0f, 1);
+        check_values(g, "token_embd.weight", 0.0f, 1024);
+        check_values(g, "blk.1.attn_v.weight", 0.0f, 1024);
         hk_gguf_close(g);
     }
     unlink(a);
