@@ -358,31 +358,92 @@ static void matmul_f16_f32(const matmul_job *j, const hk_matmul_out *o, int64_t 
  * results still do not depend on the batch, the thread count or the chunks. */
 enum { GEMM_ROWS = 4, GEMM_TOKS = 4 };
 
-static void matmul_gemm(const matmul_job *j, const hk_matmul_out *o, int64_t r0, int64_t r1)
+/* F16 weights of a batch: a tile of F16_TILE_ROWS rows is converted to
+ * floats once, into this thread's panel (64-byte aligned: the kernel loads a
+ * cache line at a time; unaligned it ran 15% slower), and the F32 row-group
+ * kernel runs on it for every token.  The conversion is exact and the two
+ * kernels take the same steps, so the numbers are the F16 kernel's, which
+ * instead converts every weight once per four tokens on the two ports the
+ * FMAs need.  The panel stays in L1 while the tokens pass; rows longer than
+ * F16_PANEL_MAX_IN (ffn_down's) keep the F16 kernel, and so do batches of
+ * fewer than F16_PANEL_MIN_TOK tokens, over which the conversion does not
+ * pay (qwen2.5-0.5b's F16 matmuls of n_in 896, 1 thread, CPU time: the
+ * panel 3-15% slower at 4-16 tokens, even at 24-32, 5-10% faster at 48-128). */
+enum { F16_TILE_ROWS = 4, F16_PANEL_MAX_IN = 2048, F16_PANEL_MIN_TOK = 32 };
+
+/* Bytes of packed activations that a chunk's rows are taken through at a
+ * time: the whole batch where it fits, else blocks of tokens, so that they
+ * stay in L2 while every tile of the chunk passes.  Without this each tile
+ * of qwen2.5-0.5b's F16 ffn_down read all 128 tokens' 2.4 MB of activations
+ * from L3: 512 KiB blocks made that matmul 1.45x faster (1 thread, CPU
+ * time); 256 KiB and 1 MiB did as well, and the quantized types, whose
+ * packed rows are 2-4x smaller, did not change. */
+enum { ACT_BLOCK_BYTES = 512 * 1024 };
+
+static void matmul_gemm(const matmul_job *j, const hk_matmul_out *o, int64_t r0, int64_t r1, int ith)
 {
     const hk_weight *w = o->w;
-    const hk_gemm_fn gemm = hk_gemm_level(w->type, j->b->level)->gemm;
+    const hk_backend *b = j->b;
+    hk_gemm_fn gemm = hk_gemm_level(w->type, b->level)->gemm;
     const size_t ldy = (size_t)o->ldy;
+    const int64_t n = w->n_in;
     int64_t tile = (int64_t)(TILE_BYTES / w->row_bytes) / GEMM_ROWS * GEMM_ROWS;
     if (tile < GEMM_ROWS)
         tile = GEMM_ROWS;
-    for (int64_t t0 = r0; t0 < r1; t0 += tile) {
-        const int64_t t1 = t0 + tile < r1 ? t0 + tile : r1;
-        for (int t = 0; t < j->n_tok; t += GEMM_TOKS) {
-            const int nc = j->n_tok - t < GEMM_TOKS ? j->n_tok - t : GEMM_TOKS;
-            const uint8_t *at = j->b->act + (size_t)t * j->act_row;
-            const int rows = j->n_tok == 1 ? 1 : GEMM_ROWS;
-            for (int64_t r = t0; r < t1; r += rows) {
-                const int nr = t1 - r < rows ? (int)(t1 - r) : rows;
-                const uint8_t *wr = w->data + (size_t)r * w->row_bytes;
-                if (t == 0)
-                    prefetch_ahead(wr, w->row_bytes * (size_t)nr);
-                float v[GEMM_ROWS * GEMM_TOKS];
-                gemm(w->n_in, wr, w->row_bytes, nr, at, j->act_row, nc, v);
-                for (int c = 0; c < nc; c++) {
-                    float *yt = o->y + (size_t)(t + c) * ldy + (size_t)r;
-                    for (int i = 0; i < nr; i++)
-                        yt[i] = o->bias ? v[GEMM_ROWS * c + i] + o->bias[r + i] : v[GEMM_ROWS * c + i];
+    hk_to_float_fn to_float = NULL;
+    float *panel = NULL;
+    const hk_gemm_kernel *g32 = hk_gemm_level(HK_TYPE_F32, b->level);
+    if (w->type == HK_TYPE_F16 && j->n_tok >= F16_PANEL_MIN_TOK && g32 && n <= F16_PANEL_MAX_IN &&
+        (size_t)F16_TILE_ROWS * (size_t)n + CACHE_LINE / sizeof(float) <= b->panel_floats) {
+        to_float = hk_quant_ops_level(HK_TYPE_F16, b->level)->to_float;
+        panel = b->panel + (size_t)ith * b->panel_floats;
+        panel += (CACHE_LINE - (uintptr_t)panel % CACHE_LINE) % CACHE_LINE / sizeof(float);
+        gemm = g32->gemm;
+        tile = F16_TILE_ROWS;
+    }
+    int block = (int)(ACT_BLOCK_BYTES / j->act_row) / GEMM_TOKS * GEMM_TOKS;
+    if (block < GEMM_TOKS)
+        block = GEMM_TOKS;
+    const int rows = j->n_tok == 1 ? 1 : GEMM_ROWS;
+    for (int k0 = 0; k0 < j->n_tok; k0 += block) {
+        const int k1 = j->n_tok - k0 < block ? j->n_tok : k0 + block;
+        const int64_t groups = (k1 - k0 + GEMM_TOKS - 1) / GEMM_TOKS;
+        for (int64_t t0 = r0; t0 < r1; t0 += tile) {
+            const int64_t t1 = t0 + tile < r1 ? t0 + tile : r1;
+            const uint8_t *wt = w->data + (size_t)t0 * w->row_bytes;
+            size_t wst = w->row_bytes;
+            if (panel) {
+                for (int64_t r = t0; r < t1; r++)
+                    to_float(w->data + (size_t)r * w->row_bytes, panel + (size_t)(r - t0) * (size_t)n, n);
+                wt = (const uint8_t *)panel;
+                wst = sizeof(float) * (size_t)n;
+            }
+            for (int t = k0; t < k1; t += GEMM_TOKS) {
+                const int nc = k1 - t < GEMM_TOKS ? k1 - t : GEMM_TOKS;
+                const uint8_t *at = b->act + (size_t)t * j->act_row;
+                if (panel) {
+                    /* the next tile's weights, a share per token group, so
+                     * that its conversion finds them in the cache */
+                    const int64_t next_end = t1 + tile < w->n_out ? t1 + tile : w->n_out;
+                    const size_t bytes = next_end > t1 ? (size_t)(next_end - t1) * w->row_bytes : 0;
+                    const size_t share = (bytes / (size_t)groups + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE;
+                    const uint8_t *next = w->data + (size_t)t1 * w->row_bytes;
+                    const size_t g = (size_t)((t - k0) / GEMM_TOKS);
+                    for (size_t off = g * share; off < (g + 1) * share && off < bytes; off += CACHE_LINE)
+                        __builtin_prefetch(next + off, 0, 2);
+                }
+                for (int64_t r = t0; r < t1; r += rows) {
+                    const int nr = t1 - r < rows ? (int)(t1 - r) : rows;
+                    const uint8_t *wr = wt + (size_t)(r - t0) * wst;
+                    if (t == 0 && !panel)
+                        prefetch_ahead(wr, w->row_bytes * (size_t)nr);
+                    float v[GEMM_ROWS * GEMM_TOKS];
+                    gemm(n, wr, wst, nr, at, j->act_row, nc, v);
+                    for (int c = 0; c < nc; c++) {
+                        float *yt = o->y + (size_t)(t + c) * ldy + (size_t)r;
+                        for (int i = 0; i < nr; i++)
+                            yt[i] = o->bias ? v[GEMM_ROWS * c + i] + o->bias[r + i] : v[GEMM_ROWS * c + i];
+                    }
                 }
             }
         }
@@ -431,7 +492,7 @@ static void matmul_tile_simd(const matmul_job *j, const hk_matmul_out *o, int64_
         return;
     }
     if (j->act_pack) {
-        matmul_gemm(j, o, r0, r1);
+        matmul_gemm(j, o, r0, r1, ith);
         return;
     }
     const hk_vec_dot_fn dot = hk_quant_ops_level(w->type, b->level)->vec_dot;

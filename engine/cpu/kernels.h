@@ -63,7 +63,9 @@ hk_vec_dot4_fn hk_vec_dot4_level(hk_type t, hk_cpu_level l);
  * 16 int32, lane l = -(sum of the eight quants at bytes 4l .. 4l+3 of the
  * two); 16 floats, lanes 4b .. 4b+3 the scale of block b (the F16 d as
  * float).
- * Q8_K (Q4_K, Q6_K): the Q8_K blocks of act_from_float as they are.
+ * Q8_K (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K): the Q8_K blocks of act_from_float as they are.
+ * F32: the n floats as they are (engine/ops.c also runs this kernel on tiles
+ * of F16 rows converted to floats, against the F16-rounded activations).
  * F16 (x86): n floats, the activations rounded to F16 values (engine/ops.c
  * takes F16 weights that way on x86: F16 x F16 products are exact in float). */
 #define HK_ACT_Q8P_QUAD_BYTES 256
