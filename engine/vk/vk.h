@@ -85,6 +85,10 @@ hk_vk *hk_vk_open(int index, bool allow_cpu, hk_error *err);
  * pipelines, nodes, command buffers not freed yet) and the device. */
 void hk_vk_close(hk_vk *vk);
 const hk_vk_device_info *hk_vk_info(const hk_vk *vk);
+/* Bytes one binding may span: maxStorageBufferRange, or less where the
+ * environment variable env (a test hook that forces splits on small
+ * models) holds a smaller positive number. */
+uint64_t hk_vk_range_limit(const hk_vk *vk, const char *env);
 uint64_t hk_vk_min_offset_align(const hk_vk *vk); /* minStorageBufferOffsetAlignment */
 /* Validation messages of severity error seen so far (HARK_VK_VALIDATE=1). */
 int hk_vk_validation_errors(const hk_vk *vk);

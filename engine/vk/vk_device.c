@@ -962,6 +962,19 @@ hk_vk *hk_vk_open(int index, bool allow_cpu, hk_error *err)
 }
 
 const hk_vk_device_info *hk_vk_info(const hk_vk *vk) { return &vk->caps.info; }
+
+uint64_t hk_vk_range_limit(const hk_vk *vk, const char *env)
+{
+    uint64_t limit = vk->caps.info.max_storage_range;
+    const char *v = getenv(env);
+    if (v && *v) {
+        char *end;
+        unsigned long long n = strtoull(v, &end, 10);
+        if (*end == '\0' && n > 0 && n < limit)
+            limit = n;
+    }
+    return limit;
+}
 uint64_t hk_vk_min_offset_align(const hk_vk *vk) { return vk->caps.props.limits.minStorageBufferOffsetAlignment; }
 int hk_vk_validation_errors(const hk_vk *vk) { return atomic_load(&((hk_vk *)vk)->validation_errors); }
 const hk_vk_features *hk_vk_enabled(const hk_vk *vk) { return &vk->enabled; }

@@ -415,18 +415,7 @@ static int layer_nodes(hk_vk_lm *g, int il, hk_error *err)
 
 /* Bytes of a cache buffer at most: maxStorageBufferRange, or less under the
  * test hook HARK_VK_KV_PART_BYTES. */
-static uint64_t kv_part_limit(const hk_vk *vk)
-{
-    uint64_t limit = hk_vk_info(vk)->max_storage_range;
-    const char *env = getenv("HARK_VK_KV_PART_BYTES");
-    if (env && *env) {
-        char *end;
-        unsigned long long v = strtoull(env, &end, 10);
-        if (*end == '\0' && v > 0 && v < limit)
-            limit = v;
-    }
-    return limit;
-}
+static uint64_t kv_part_limit(const hk_vk *vk) { return hk_vk_range_limit(vk, "HARK_VK_KV_PART_BYTES"); }
 
 /* The cache's parts and the one-token split (this file's header), and the
  * buffer of the split attention's partial records when either is used. */

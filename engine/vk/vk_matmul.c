@@ -111,18 +111,7 @@ static bool weight_type_supported(hk_type t) { return lower_type_name(t) && t !=
 
 /* Bytes of one part at most: maxStorageBufferRange, or less under the test
  * hook HARK_VK_SPLIT_BYTES (vk_matmul.h). */
-static uint64_t part_limit(const hk_vk *vk)
-{
-    uint64_t limit = hk_vk_info(vk)->max_storage_range;
-    const char *env = getenv("HARK_VK_SPLIT_BYTES");
-    if (env && *env) {
-        char *end;
-        unsigned long long v = strtoull(env, &end, 10);
-        if (*end == '\0' && v > 0 && v < limit)
-            limit = v;
-    }
-    return limit;
-}
+static uint64_t part_limit(const hk_vk *vk) { return hk_vk_range_limit(vk, "HARK_VK_SPLIT_BYTES"); }
 
 /* Copies rows [r0, r0+n) of w into buf, packed. */
 static int upload_rows(hk_vk *vk, hk_vk_buf *buf, const hk_weight *w, uint64_t row_bytes, int64_t r0, int64_t n,

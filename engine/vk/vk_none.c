@@ -47,6 +47,12 @@ const hk_vk_device_info *hk_vk_info(const hk_vk *vk)
     (void)vk;
     return NULL;
 }
+uint64_t hk_vk_range_limit(const hk_vk *vk, const char *env)
+{
+    (void)vk;
+    (void)env;
+    return 0;
+}
 uint64_t hk_vk_min_offset_align(const hk_vk *vk)
 {
     (void)vk;
