@@ -143,6 +143,8 @@ static inline float dot_f32(const float *a, const float *b, int64_t n)
 
 /* ---------------------------------------------------------------- matmul */
 
+enum { MATMUL_MAX_RUNS = 64 };
+
 typedef struct matmul_job {
     hk_backend *b;
     int n_tok;
@@ -158,8 +160,10 @@ typedef struct matmul_job {
     const hk_quant_ops *act_ops; /* converts activations (when convert) */
     bool f16_f32;                /* F16 weights: act holds F16-rounded floats (x86 SIMD) */
     hk_from_float_fn act_pack;   /* row-group kernels: act holds their packed rows (kernels.h) */
-    int64_t chunk_rows;          /* weight rows per work item */
-    atomic_long next_chunk;      /* work items handed out so far */
+    int64_t chunk_rows;          /* weight rows per work item (the last one may have fewer) */
+    int64_t n_chunks;            /* work items */
+    int n_runs;                  /* runs of consecutive work items, one per thread (see matmul_run_simd) */
+    atomic_long run_next[MATMUL_MAX_RUNS]; /* work items of each run handed out so far */
 } matmul_job;
 
 static void matmul_rows(const matmul_job *j, const hk_matmul_out *o, int64_t r0, int64_t r1, int ith)
@@ -190,6 +194,23 @@ static void matmul_rows(const matmul_job *j, const hk_matmul_out *o, int64_t r0,
     }
 }
 
+/* Rows lo .. hi of the job, counted across its outs in order: each out's
+ * share goes to rows(j, out, r0, r1, ith). */
+typedef void (*matmul_rows_fn)(const matmul_job *j, const hk_matmul_out *o, int64_t r0, int64_t r1, int ith);
+
+static void matmul_span(const matmul_job *j, int64_t lo, int64_t hi, int ith, matmul_rows_fn rows)
+{
+    int64_t base = 0;
+    for (int k = 0; k < j->n_outs && base < hi; k++) {
+        const int64_t n_out = j->outs[k].w->n_out;
+        int64_t r0 = lo > base ? lo - base : 0;
+        int64_t r1 = hi - base < n_out ? hi - base : n_out;
+        if (r0 < r1)
+            rows(j, &j->outs[k], r0, r1, ith);
+        base += n_out;
+    }
+}
+
 static void matmul_run(void *arg, int ith, int nth)
 {
     const matmul_job *j = arg;
@@ -202,23 +223,23 @@ static void matmul_run(void *arg, int ith, int nth)
         hk_pool_barrier(j->b->pool);
     }
     hk_split((long)j->total_rows, ith, nth, &lo, &hi);
-    int64_t base = 0;
-    for (int k = 0; k < j->n_outs; k++) {
-        const int64_t n_out = j->outs[k].w->n_out;
-        int64_t r0 = lo > base ? lo - base : 0;
-        int64_t r1 = hi - base < n_out ? hi - base : n_out;
-        if (r0 < r1)
-            matmul_rows(j, &j->outs[k], r0, r1, ith);
-        base += n_out;
-    }
+    matmul_span(j, lo, hi, ith, matmul_rows);
 }
 
 /* The SIMD matmul.  Work items are chunks of consecutive weight rows (across
- * the outs of the job), taken from a shared counter so that both threads
- * finish together even when one is slowed down (the machine is shared, and
- * attention-heavy rows do not exist here but unequal outs do).  Every y
- * element is still one kernel call by one thread, so results do not depend
- * on the thread count or the chunk order.
+ * the outs of the job), handed out through shared counters so that both
+ * threads finish together even when one is slowed down (the machine is
+ * shared, and attention-heavy rows do not exist here but unequal outs do).
+ * The chunks form one run per thread, and each thread takes the chunks of
+ * its own run in order before it helps with the others' (in order too):
+ * so a thread's rows follow each other in memory, and the weights it asks
+ * for ahead of the rows it is on (prefetch_ahead, the one-token kernels'
+ * 8 KiB) are its own next ones rather than another thread's, or rows
+ * nobody reads next.  With one counter for all, every chunk boundary
+ * fetched bytes for the other core and started cold: qwen2.5-0.5b's
+ * attention matrices come in chunks of 20-30 KiB.  Every y element is still
+ * one kernel call by one thread, so results do not depend on the thread
+ * count or the chunk order.
  *
  * Inside a chunk, tiles of weight rows small enough to stay in L1 (TILE_BYTES)
  * are dotted with every token row before the next tile is read: a batch
@@ -233,7 +254,9 @@ enum { TILE_BYTES = 16384, CHUNKS_PER_THREAD = 16 };
  * not L1: generation of the llama3.2-1b Q4_K_M file runs 8-12% faster
  * (hark bench tg32, 2 threads, best of 3 interleaved runs, twice), the
  * qwen2.5-0.5b files within 3% either way; the kernels' own loads then
- * take the lines from L2 into L1. */
+ * take the lines from L2 into L1.  The one-token kernels of
+ * engine/cpu/quant_avx512.c (matmul_one_tok) prefetch inside their loops
+ * instead, 8 KiB ahead, which measured better there. */
 enum { PREFETCH_AHEAD = 2048, CACHE_LINE = 64 };
 
 static inline void prefetch_ahead(const uint8_t *row, size_t bytes)
@@ -450,6 +473,19 @@ static void matmul_gemm(const matmul_job *j, const hk_matmul_out *o, int64_t r0,
     }
 }
 
+/* Generation (one token) for the types whose level has a one-token kernel
+ * (kernels.h hk_gemm_kernel.one_tok): every row of the chunk in one call.
+ * The numbers are matmul_gemm's at one token, bit for bit. */
+static void matmul_one_tok(const matmul_job *j, const hk_matmul_out *o, int64_t r0, int64_t r1, hk_one_tok_fn one)
+{
+    const hk_weight *w = o->w;
+    float *y = o->y + r0;
+    one(w->n_in, w->data + (size_t)r0 * w->row_bytes, w->row_bytes, r1 - r0, j->b->act, y);
+    if (o->bias)
+        for (int64_t r = r0; r < r1; r++)
+            y[r - r0] = y[r - r0] + o->bias[r];
+}
+
 static void matmul_tile_simd(const matmul_job *j, const hk_matmul_out *o, int64_t r0, int64_t r1, int ith)
 {
     const hk_weight *w = o->w;
@@ -490,6 +526,13 @@ static void matmul_tile_simd(const matmul_job *j, const hk_matmul_out *o, int64_
             }
         }
         return;
+    }
+    if (j->act_pack && n_tok == 1) {
+        const hk_one_tok_fn one = hk_gemm_level(w->type, b->level)->one_tok;
+        if (one) {
+            matmul_one_tok(j, o, r0, r1, one);
+            return;
+        }
     }
     if (j->act_pack) {
         matmul_gemm(j, o, r0, r1, ith);
@@ -555,19 +598,16 @@ static void matmul_run_simd(void *arg, int ith, int nth)
         }
         hk_pool_barrier(j->b->pool);
     }
-    for (;;) {
-        const int64_t lo = (int64_t)atomic_fetch_add(&j->next_chunk, 1) * j->chunk_rows;
-        if (lo >= j->total_rows)
-            break;
-        const int64_t hi = lo + j->chunk_rows < j->total_rows ? lo + j->chunk_rows : j->total_rows;
-        int64_t base = 0;
-        for (int k = 0; k < j->n_outs; k++) {
-            const int64_t n_out = j->outs[k].w->n_out;
-            int64_t r0 = lo > base ? lo - base : 0;
-            int64_t r1 = hi - base < n_out ? hi - base : n_out;
-            if (r0 < r1)
-                matmul_tile_simd(j, &j->outs[k], r0, r1, ith);
-            base += n_out;
+    for (int v = 0; v < j->n_runs; v++) {
+        const int run = (ith + v) % j->n_runs;
+        const int64_t c0 = j->n_chunks * run / j->n_runs, c1 = j->n_chunks * (run + 1) / j->n_runs;
+        for (;;) {
+            const int64_t c = c0 + (int64_t)atomic_fetch_add(&j->run_next[run], 1);
+            if (c >= c1)
+                break;
+            const int64_t lo = c * j->chunk_rows;
+            const int64_t hi = lo + j->chunk_rows < j->total_rows ? lo + j->chunk_rows : j->total_rows;
+            matmul_span(j, lo, hi, ith, matmul_tile_simd);
         }
     }
 }
@@ -636,7 +676,10 @@ void hk_op_matmul(hk_backend *b, int n_tok, const float *x, int64_t ldx, const h
             int64_t chunk = j.total_rows / ((int64_t)b->n_threads * CHUNKS_PER_THREAD);
             chunk = (chunk + 15) / 16 * 16;
             j.chunk_rows = chunk < 16 ? 16 : chunk;
-            atomic_init(&j.next_chunk, 0);
+            j.n_chunks = (j.total_rows + j.chunk_rows - 1) / j.chunk_rows;
+            j.n_runs = b->n_threads < MATMUL_MAX_RUNS ? b->n_threads : MATMUL_MAX_RUNS;
+            for (int r = 0; r < j.n_runs; r++)
+                atomic_init(&j.run_next[r], 0);
             hk_pool_run(b->pool, matmul_run_simd, &j);
         }
         k = e;

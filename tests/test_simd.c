@@ -854,6 +854,80 @@ static int bench(void)
 
 /* ---------------------------------------------------------------- main */
 
+#if defined(__x86_64__) || defined(__i386__)
+/* The AVX-512 one-token kernels (engine/cpu/gemv_avx512.c, kernels.h
+ * hk_gemm_kernel.one_tok; engine/ops.c runs them for generation): each y[r] bit-identical
+ * to the level's row-group kernel at one row and one token, for 1-5 rows
+ * (two at a time plus an odd one), block counts that leave the last quad of
+ * a row 1-3 blocks short, and rows ending at a guard page (the kernels read
+ * no byte past a row; their prefetches may point anywhere). */
+static void test_one_tok(void)
+{
+    if (!hk_cpu_level_supported(HK_CPU_AVX512))
+        return;
+    const hk_cpu_features *f = hk_cpu_features_get();
+    /* the types that must have one where the CPU has VNNI and VBMI */
+    const hk_type expected[] = {HK_TYPE_Q4_0, HK_TYPE_Q5_0, HK_TYPE_Q8_0, HK_TYPE_Q4_K, HK_TYPE_Q6_K};
+    for (size_t k = 0; k < sizeof expected / sizeof expected[0]; k++) {
+        const hk_gemm_kernel *g = hk_gemm_level(expected[k], HK_CPU_AVX512);
+        CHECK((g && g->one_tok) == (f->avx512vnni && f->avx512vbmi),
+              "one-token %s: kernel present %d, VNNI %d, VBMI %d", hk_type_name(expected[k]), g && g->one_tok,
+              f->avx512vnni, f->avx512vbmi);
+    }
+    const int64_t blocks[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 28, 152};
+    enum { MAX_ROWS = 5 };
+    for (size_t k = 0; k < N_WEIGHT_TYPES; k++) {
+        const hk_type t = weight_types[k];
+        const hk_gemm_kernel *g = hk_gemm_level(t, HK_CPU_AVX512);
+        const hk_one_tok_fn one = g ? g->one_tok : NULL;
+        if (!one)
+            continue;
+        const hk_quant_ops *ref = hk_quant_ops_of(t);
+        const int64_t bs = hk_type_traits_of(t)->block_size;
+        for (size_t s = 0; s < sizeof blocks / sizeof blocks[0]; s++) {
+            const int64_t n = blocks[s] * bs;
+            const size_t rb = row_bytes(t, n), pb = g->act_size(n);
+            float *wf = malloc(sizeof(float) * (size_t)n), *af = malloc(sizeof(float) * (size_t)n);
+            uint8_t *ap = malloc(pb);
+            void *map = NULL;
+            size_t map_len = 0;
+            uint8_t *wq = guarded_alloc(rb * MAX_ROWS, &map, &map_len);
+            if (!wq) {
+                CHECK(false, "cannot map %zu bytes of guarded weights", rb * MAX_ROWS);
+                free(wf), free(af), free(ap);
+                break;
+            }
+            for (int kind = 0; kind < 3; kind++) {
+                for (int r = 0; r < MAX_ROWS; r++) {
+                    fill_row(wf, n, kind + r);
+                    ref->from_float(wf, wq + rb * (size_t)r, n);
+                }
+                fill_act_edges(af, n, kind == 2 ? 2 : kind + 1);
+                g->act_pack(af, ap, n);
+                float want[MAX_ROWS];
+                for (int r = 0; r < MAX_ROWS; r++) {
+                    float v[16];
+                    g->gemm(n, wq + rb * (size_t)r, rb, 1, ap, pb, 1, v);
+                    want[r] = v[0];
+                }
+                for (int nr = 1; nr <= MAX_ROWS; nr++) {
+                    /* the last nr rows: the last one ends at the guard page */
+                    float got[MAX_ROWS];
+                    one(n, wq + rb * (size_t)(MAX_ROWS - nr), rb, nr, ap, got);
+                    int differ = 0;
+                    for (int r = 0; r < nr; r++)
+                        differ += memcmp(&got[r], &want[MAX_ROWS - nr + r], sizeof(float)) != 0;
+                    CHECK(differ == 0, "one-token %s n=%lld kind %d, %d rows: %d differ from the row-group kernel",
+                          hk_type_name(t), (long long)n, kind, nr, differ);
+                }
+            }
+            munmap(map, map_len);
+            free(wf), free(af), free(ap);
+        }
+    }
+}
+#endif
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--bench") == 0)
@@ -920,6 +994,7 @@ int main(int argc, char **argv)
         for (size_t k = 0; k < N_WEIGHT_TYPES; k++)
             test_vec_dot("avx512 without VNNI/BF16", &ops[weight_types[k]], weight_types[k]);
     }
+    test_one_tok();
 #endif
     return hk_check_done("simd");
 }

@@ -652,19 +652,19 @@ GEMM_TYPE(gemm_f32, GEMM_FLOAT_BODY(float, F32_W16, F32_W8, F32_W1))
 /* ---------------------------------------------------------------- table */
 
 static hk_gemm_kernel kernels[] = {
-    {HK_TYPE_Q4_0, HK_TYPE_Q8_0, act_pack_q8p, act_size_q8p, gemm_q4_0, false},
-    {HK_TYPE_Q5_0, HK_TYPE_Q8_0, act_pack_q8p, act_size_q8p, gemm_q5_0, false},
-    {HK_TYPE_Q8_0, HK_TYPE_Q8_0, act_pack_q8p, act_size_q8p, gemm_q8_0, false},
+    {HK_TYPE_Q4_0, HK_TYPE_Q8_0, act_pack_q8p, act_size_q8p, gemm_q4_0, false, NULL},
+    {HK_TYPE_Q5_0, HK_TYPE_Q8_0, act_pack_q8p, act_size_q8p, gemm_q5_0, false, NULL},
+    {HK_TYPE_Q8_0, HK_TYPE_Q8_0, act_pack_q8p, act_size_q8p, gemm_q8_0, false, NULL},
     /* act_pack: the table's Q8_K act_from_float, set below */
-    {HK_TYPE_Q4_K, HK_TYPE_Q8_K, NULL, act_size_q8k, gemm_q4_K, true},
-    {HK_TYPE_Q6_K, HK_TYPE_Q8_K, NULL, act_size_q8k, gemm_q6_K, true},
-    {HK_TYPE_Q2_K, HK_TYPE_Q8_K, NULL, act_size_q8k, gemm_q2_K, true},
-    {HK_TYPE_Q3_K, HK_TYPE_Q8_K, NULL, act_size_q8k, gemm_q3_K, true},
-    {HK_TYPE_Q5_K, HK_TYPE_Q8_K, NULL, act_size_q8k, gemm_q5_K, true},
+    {HK_TYPE_Q4_K, HK_TYPE_Q8_K, NULL, act_size_q8k, gemm_q4_K, true, NULL},
+    {HK_TYPE_Q6_K, HK_TYPE_Q8_K, NULL, act_size_q8k, gemm_q6_K, true, NULL},
+    {HK_TYPE_Q2_K, HK_TYPE_Q8_K, NULL, act_size_q8k, gemm_q2_K, true, NULL},
+    {HK_TYPE_Q3_K, HK_TYPE_Q8_K, NULL, act_size_q8k, gemm_q3_K, true, NULL},
+    {HK_TYPE_Q5_K, HK_TYPE_Q8_K, NULL, act_size_q8k, gemm_q5_K, true, NULL},
     /* the F16 prompt path of engine/ops.c: activations as F16-rounded floats */
-    {HK_TYPE_F16, HK_TYPE_F16, act_pack_f16f, act_size_f16f, gemm_f16, false},
+    {HK_TYPE_F16, HK_TYPE_F16, act_pack_f16f, act_size_f16f, gemm_f16, false, NULL},
     /* F32 x F32; engine/ops.c also runs it on F16 tiles it converted */
-    {HK_TYPE_F32, HK_TYPE_F32, act_pack_f32, act_size_f32, gemm_f32, false},
+    {HK_TYPE_F32, HK_TYPE_F32, act_pack_f32, act_size_f32, gemm_f32, false, NULL},
 };
 
 void hk_cpu_fill_gemm_avx512(const hk_gemm_kernel *gemm[HK_TYPE_COUNT], const hk_quant_ops ops[HK_TYPE_COUNT],
@@ -675,6 +675,7 @@ void hk_cpu_fill_gemm_avx512(const hk_gemm_kernel *gemm[HK_TYPE_COUNT], const hk
     for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++) {
         if (kernels[k].act_type == HK_TYPE_Q8_K)
             kernels[k].act_pack = ops[HK_TYPE_Q8_K].act_from_float;
+        kernels[k].one_tok = hk_cpu_one_tok_avx512(kernels[k].type);
         gemm[kernels[k].type] = &kernels[k];
     }
 }

@@ -69,6 +69,11 @@ hk_vec_dot4_fn hk_vec_dot4_level(hk_type t, hk_cpu_level l);
  * F16 (x86): n floats, the activations rounded to F16 values (engine/ops.c
  * takes F16 weights that way on x86: F16 x F16 products are exact in float). */
 #define HK_ACT_Q8P_QUAD_BYTES 256
+/* One activation row in the kernel's packed layout against nr consecutive
+ * weight rows, w_stride bytes apart: y[r] = row r . act, each bit-identical
+ * to the kernel's gemm at nr = nc = 1.  The generation step: it keeps rows
+ * in flight and asks for the weights ahead from inside its loop. */
+typedef void (*hk_one_tok_fn)(int64_t n, const void *w, size_t w_stride, int64_t nr, const void *act, float *y);
 typedef void (*hk_gemm_fn)(int64_t n, const void *w, size_t w_stride, int nr, const void *act, size_t act_stride,
                            int nc, float out[16]);
 typedef struct hk_gemm_kernel {
@@ -78,6 +83,7 @@ typedef struct hk_gemm_kernel {
     size_t (*act_size)(int64_t n);  /* bytes of a packed row of n elements */
     hk_gemm_fn gemm;
     bool same_as_vec_dot;           /* out[] is bit-identical to the level's vec_dot */
+    hk_one_tok_fn one_tok;          /* NULL or the one-token kernel below */
 } hk_gemm_kernel;
 /* NULL where level l has no row-group kernel for t. */
 const hk_gemm_kernel *hk_gemm_level(hk_type t, hk_cpu_level l);
@@ -103,6 +109,7 @@ void hk_cpu_fill_avx512(hk_quant_ops ops[HK_TYPE_COUNT], const char *names[HK_TY
                         const hk_cpu_features *f);
 void hk_cpu_fill4_avx2(hk_vec_dot4_fn dot4[HK_TYPE_COUNT]);
 void hk_cpu_fill4_avx512(hk_vec_dot4_fn dot4[HK_TYPE_COUNT], const hk_cpu_features *f);
+hk_one_tok_fn hk_cpu_one_tok_avx512(hk_type t);
 void hk_cpu_fill_gemm_avx512(const hk_gemm_kernel *gemm[HK_TYPE_COUNT], const hk_quant_ops ops[HK_TYPE_COUNT],
                              const hk_cpu_features *f);
 void hk_cpu_fill_neon(hk_quant_ops ops[HK_TYPE_COUNT], const char *names[HK_TYPE_COUNT],

@@ -1,0 +1,411 @@
+/* AVX-512 one-token kernels (the generation step's matrix-vector products),
+ * built like gemm_avx512.c and installed with its row-group kernels, whose
+ * numbers they reproduce bit for bit (kernels.h hk_gemm_kernel.one_tok). */
+#include <immintrin.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "quant.h"
+
+/* One activation row against many weight rows: the generation step, which
+ * streams every weight once per token.  Q4_0, Q5_0 and Q8_0 against the
+ * packed activations of gemm_avx512.c (kernels.h hk_act_q8p): out[r] is
+ * bit-identical to that file's row-group kernel for (nr, nc) = (1, 1), so
+ * a batch still gives the numbers of one token at a time.  The lanes, their
+ * integer sums (u = q + c against the activations, started at -c * their
+ * sum) and the float steps (scale product, conversion, one FMA per quad of
+ * blocks into one 16-lane accumulator, _mm512_reduce_add_ps) are that
+ * kernel's; what differs is how the weights reach the lanes, with less of
+ * the work on port 5, which the byte permutes, conversions and mask moves
+ * all need:
+ *   - the 16 quants bytes of each block are inserted into their 128-bit
+ *     lane from memory (a load plus a port-0/5 uop) instead of two 64-byte
+ *     loads and a two-source byte permute (two port-5 uops);
+ *   - Q5_0's fifth bits come from the blocks' qh words broadcast into their
+ *     lanes and one vpmultishiftqb per 64 quants (bit k of qh to bit 4 of
+ *     byte k) instead of two 64-bit masks built in general registers;
+ *   - Q4_0/Q8_0 scales come from word broadcasts (pure loads) merged by
+ *     bitwise selects.
+ * Two rows go through together, so that each row's chain of FMAs (the
+ * accumulation order) overlaps the other's.  Measured on the 2-core
+ * Sapphire Rapids VM (rows of 896 in L2, one thread): Q5_0 16 -> 23 GB/s,
+ * Q8_0 28 -> 40, Q4_0 18 -> 25 against the row-group kernel at (1, 1).
+ *
+ * Generation streams the weights from memory, and a core reaches its share
+ * of the bandwidth only with many lines in flight while it computes.  So
+ * the kernels ask for the weights ONE_PREFETCH bytes ahead of each of the
+ * two rows from inside the loop, every line as the quads go, rather than a
+ * row's worth at once before each call (ops.c prefetch_ahead), whose burst
+ * filled the line-fill buffers and stalled the core with nothing to
+ * compute.  hark bench tg64, 2 threads, qwen2.5-0.5b Q4_K_M, same binary
+ * but the distance, 3 rounds interleaved: 1 KiB 68-70% of the read
+ * roofline, 2 KiB 75-78%, 4 KiB 80-86%, 6-8 KiB 82-85%, 12 KiB 82-84%,
+ * 16 KiB 80-83%; llama3.2-1b Q4_K_M: 2 KiB 75%, 4 KiB 77-79%, 8 KiB
+ * 81-83%, 12 KiB 80-82%.  One prefetch per 128 bytes instead of every line
+ * (the adjacent-line prefetcher fetching the other) fell to 65-70%. */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512vnni,avx512vbmi"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512vnni,avx512vbmi")
+#endif
+
+enum { ONE_PREFETCH = 8192 }; /* bytes ahead of each row being read (see above) */
+
+#define ONE_INLINE static inline __attribute__((always_inline))
+
+/* The 16 bytes at p + stride * b in 128-bit lane b, for b < m; zeros in
+ * the lanes past m (a row's last quad), whose bytes are never read. */
+ONE_INLINE __m512i one_lanes16(const uint8_t *p, size_t stride, int m)
+{
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p));
+    if (m >= 4) {
+        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + stride)), 1);
+        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 2 * stride)), 2);
+        return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 3 * stride)), 3);
+    }
+    v = _mm512_maskz_mov_epi32(0x000F, v);
+    if (m > 1)
+        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + stride)), 1);
+    if (m > 2)
+        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 2 * stride)), 2);
+    return v;
+}
+
+ONE_INLINE uint16_t one_u16(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+ONE_INLINE uint32_t one_u32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* The F16 scales (first two bytes of each block) of m <= 4 blocks as 16
+ * floats, lanes 4b .. 4b+3 block b's, 0 past m: the values of
+ * gemm_avx512.c's scales4.  Word broadcasts merged by 64-bit selects. */
+ONE_INLINE __m512 one_scales_sel(const uint8_t *p, size_t stride, int m)
+{
+    const __m256i odd = _mm256_setr_epi64x(0, -1, 0, -1), high = _mm256_setr_epi64x(0, 0, -1, -1);
+    const __m256i z = _mm256_setzero_si256();
+    const __m256i b0 = _mm256_set1_epi16((short)one_u16(p));
+    const __m256i b1 = m > 1 ? _mm256_set1_epi16((short)one_u16(p + stride)) : z;
+    const __m256i b2 = m > 2 ? _mm256_set1_epi16((short)one_u16(p + 2 * stride)) : z;
+    const __m256i b3 = m > 3 ? _mm256_set1_epi16((short)one_u16(p + 3 * stride)) : z;
+    /* imm 0xCA: first operand ? second : third, bit by bit */
+    const __m256i h01 = _mm256_ternarylogic_epi64(odd, b1, b0, 0xCA);
+    const __m256i h23 = _mm256_ternarylogic_epi64(odd, b3, b2, 0xCA);
+    return _mm512_cvtph_ps(_mm256_ternarylogic_epi64(high, h23, h01, 0xCA));
+}
+
+/* The same floats gathered in a general register, converted once and
+ * spread (Q5_0, whose vector ports are busier with its fifth bits). */
+ONE_INLINE __m512 one_scales_gpr(const uint8_t *p, size_t stride, int m)
+{
+    uint64_t v = 0;
+    for (int k = 0; k < 4; k++)
+        if (k < m)
+            v |= (uint64_t)one_u16(p + k * stride) << (16 * k);
+    const __m128 d = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)v));
+    return _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
+                                 _mm512_castps128_ps512(d));
+}
+
+/* The products of a quad: gemm_avx512.c's GEMM_QUAD for one row and one
+ * token, operation for operation. */
+ONE_INLINE __m512 one_q8p_quad(__m512i lo, __m512i hi, __m512 dw, const uint8_t *aq, int shift, __m512 acc)
+{
+    __m512i s = _mm512_dpbusd_epi32(_mm512_slli_epi32(_mm512_loadu_si512(aq + 128), (unsigned)shift), lo,
+                                    _mm512_loadu_si512(aq));
+    s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(aq + 64));
+    return _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_loadu_ps(aq + 192)), _mm512_cvtepi32_ps(s), acc);
+}
+
+/* u = q + 8: the nibbles as they are */
+ONE_INLINE __m512 one_quad_q4_0(const uint8_t *q, int m, const uint8_t *aq, __m512 acc)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i z = one_lanes16(q + offsetof(hk_block_q4_0, qs), sizeof(hk_block_q4_0), m);
+    return one_q8p_quad(_mm512_and_si512(z, m4), _mm512_and_si512(_mm512_srli_epi16(z, 4), m4),
+                        one_scales_sel(q, sizeof(hk_block_q4_0), m), aq, 3, acc);
+}
+
+/* u = q + 16 = nibble + 16 * (bit j of qh) for element j */
+ONE_INLINE __m512 one_quad_q5_0(const uint8_t *q, int m, const uint8_t *aq, __m512 acc)
+{
+    const size_t bs = sizeof(hk_block_q5_0), qh = offsetof(hk_block_q5_0, qh);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), b4 = _mm512_set1_epi8(0x10);
+    const __m512i z = one_lanes16(q + offsetof(hk_block_q5_0, qs), bs, m);
+    /* qh of block b in every dword of lane b (64-bit selects) */
+    const __m512i zero = _mm512_setzero_si512();
+    const __m512i c0 = _mm512_set1_epi32((int)one_u32(q + qh));
+    const __m512i c1 = m > 1 ? _mm512_set1_epi32((int)one_u32(q + bs + qh)) : zero;
+    const __m512i c2 = m > 2 ? _mm512_set1_epi32((int)one_u32(q + 2 * bs + qh)) : zero;
+    const __m512i c3 = m > 3 ? _mm512_set1_epi32((int)one_u32(q + 3 * bs + qh)) : zero;
+    const __m512i odd = _mm512_setr_epi64(0, 0, -1, -1, 0, 0, -1, -1), high = _mm512_setr_epi64(0, 0, 0, 0, -1, -1, -1, -1);
+    const __m512i h = _mm512_ternarylogic_epi64(high, _mm512_ternarylogic_epi64(odd, c3, c2, 0xCA),
+                                                _mm512_ternarylogic_epi64(odd, c1, c0, 0xCA), 0xCA);
+    /* byte k of a lane (element k, or 16 + k) takes the eight bits of its
+     * qword from bit k - 4 (k + 12) on, wrapping around: bit 4 of it is
+     * bit k (16 + k) of qh */
+    const __m512i sel_lo = _mm512_set_epi8(11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 63, 62, 61, 60,
+                                           11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 63, 62, 61, 60,
+                                           11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 63, 62, 61, 60,
+                                           11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 63, 62, 61, 60);
+    const __m512i sel_hi = _mm512_add_epi8(sel_lo, _mm512_set1_epi8(16));
+    const __m512i h_lo = _mm512_and_si512(_mm512_multishift_epi64_epi8(sel_lo, h), b4);
+    const __m512i h_hi = _mm512_and_si512(_mm512_multishift_epi64_epi8(sel_hi, h), b4);
+    /* imm 0xEA: (first & second) | third */
+    const __m512i lo = _mm512_ternarylogic_epi32(z, m4, h_lo, 0xEA);
+    const __m512i hi = _mm512_ternarylogic_epi32(_mm512_srli_epi16(z, 4), m4, h_hi, 0xEA);
+    return one_q8p_quad(lo, hi, one_scales_gpr(q, bs, m), aq, 4, acc);
+}
+
+/* u = q + 128 = q ^ 0x80 as unsigned */
+ONE_INLINE __m512 one_quad_q8_0(const uint8_t *q, int m, const uint8_t *aq, __m512 acc)
+{
+    const size_t bs = sizeof(hk_block_q8_0), qs = offsetof(hk_block_q8_0, qs);
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    const __m512i lo = _mm512_xor_si512(one_lanes16(q + qs, bs, m), flip);
+    const __m512i hi = _mm512_xor_si512(one_lanes16(q + qs + 16, bs, m), flip);
+    return one_q8p_quad(lo, hi, one_scales_sel(q, bs, m), aq, 7, acc);
+}
+
+/* y[r] = row r . act for r < nr; rows w_stride bytes apart.  QUAD is one of
+ * the above, BS the bytes of a block. */
+#define ONE_BODY(QUAD, BS)                                                                                      \
+    const int64_t nb = n / HK_QK8_0, nq = nb / 4;                                                               \
+    const int tail = (int)(nb % 4);                                                                             \
+    const size_t quad = 4 * (BS);                                                                               \
+    const uint8_t *ar = act;                                                                                    \
+    int64_t r = 0;                                                                                              \
+    for (; r + 2 <= nr; r += 2) {                                                                               \
+        const uint8_t *w0 = (const uint8_t *)w + (size_t)r * ws, *w1 = w0 + ws;                                 \
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0;                                                               \
+        for (int64_t iq = 0; iq < nq; iq++) {                                                                   \
+            const size_t off = (size_t)iq * quad;                                                               \
+            for (size_t p = 0; p < quad; p += 64) {                                                             \
+                __builtin_prefetch(w0 + off + ONE_PREFETCH + p, 0, 2);                                          \
+                __builtin_prefetch(w1 + off + ONE_PREFETCH + p, 0, 2);                                          \
+            }                                                                                                   \
+            a0 = QUAD(w0 + off, 4, ar + (size_t)iq * HK_ACT_Q8P_QUAD_BYTES, a0);                                \
+            a1 = QUAD(w1 + off, 4, ar + (size_t)iq * HK_ACT_Q8P_QUAD_BYTES, a1);                                \
+        }                                                                                                       \
+        if (tail) {                                                                                             \
+            a0 = QUAD(w0 + (size_t)nq * quad, tail, ar + (size_t)nq * HK_ACT_Q8P_QUAD_BYTES, a0);               \
+            a1 = QUAD(w1 + (size_t)nq * quad, tail, ar + (size_t)nq * HK_ACT_Q8P_QUAD_BYTES, a1);               \
+        }                                                                                                       \
+        y[r] = _mm512_reduce_add_ps(a0);                                                                        \
+        y[r + 1] = _mm512_reduce_add_ps(a1);                                                                    \
+    }                                                                                                           \
+    if (r < nr) {                                                                                               \
+        const uint8_t *w0 = (const uint8_t *)w + (size_t)r * ws;                                                \
+        __m512 a0 = _mm512_setzero_ps();                                                                        \
+        for (int64_t iq = 0; iq < nq; iq++)                                                                     \
+            a0 = QUAD(w0 + (size_t)iq * quad, 4, ar + (size_t)iq * HK_ACT_Q8P_QUAD_BYTES, a0);                  \
+        if (tail)                                                                                               \
+            a0 = QUAD(w0 + (size_t)nq * quad, tail, ar + (size_t)nq * HK_ACT_Q8P_QUAD_BYTES, a0);               \
+        y[r] = _mm512_reduce_add_ps(a0);                                                                        \
+    }
+
+static void one_tok_q4_0(int64_t n, const void *w, size_t ws, int64_t nr, const void *act, float *y)
+{
+    ONE_BODY(one_quad_q4_0, sizeof(hk_block_q4_0))
+}
+
+static void one_tok_q5_0(int64_t n, const void *w, size_t ws, int64_t nr, const void *act, float *y)
+{
+    ONE_BODY(one_quad_q5_0, sizeof(hk_block_q5_0))
+}
+
+static void one_tok_q8_0(int64_t n, const void *w, size_t ws, int64_t nr, const void *act, float *y)
+{
+    ONE_BODY(one_quad_q8_0, sizeof(hk_block_q8_0))
+}
+
+#undef ONE_BODY
+
+/* Q4_K and Q6_K against Q8_K activations as the level's act_from_float
+ * makes them: out[r] is bit-identical to the level's vec_dot (and so to the
+ * row-group kernels, which reproduce it).  The steps are gemm_avx512.c's
+ * for one row and one token (64 elements per vpmaddubsw/vpdpwssd pair, the
+ * two halves of the int32 lanes folded into the 256-bit kernels' eight, the
+ * same float steps in the same order); what changes is the work around
+ * them: the scale words come from one byte permute each out of the scales
+ * in a register (instead of a widening plus a word permute), and the
+ * block's float scales are F16 broadcasts (pure loads) converted in a
+ * vector and multiplied there by y's, the same single rounding as the
+ * scalar product.  Rows in L2, one thread: Q4_K 20 -> 22 GB/s, Q6_K 28.7
+ * -> 29.5 (against the row-group kernel at (1, 1)); the larger gain is the
+ * prefetching, as above. */
+
+/* word w of the result: byte (base + w / per) of v, the high byte 0 */
+ONE_INLINE __m512i one_spread8(__m128i v, int base, int per)
+{
+    int8_t idx[64];
+    for (int i = 0; i < 64; i++)
+        idx[i] = (int8_t)(base + i / 2 / per);
+    return _mm512_maskz_permutexvar_epi8(0x5555555555555555ull, _mm512_loadu_si512(idx), _mm512_castsi128_si512(v));
+}
+
+/* word w of the result: word (base + w / per) of v (gemm_avx512.c spread16) */
+ONE_INLINE __m512i one_spread16(__m512i v, int base, int per)
+{
+    short idx[32];
+    for (int w = 0; w < 32; w++)
+        idx[w] = (short)(base + w / per);
+    return _mm512_permutexvar_epi16(_mm512_loadu_si512(idx), v);
+}
+
+/* the F16 at p as 8 equal floats */
+ONE_INLINE __m256 one_h8(const void *p)
+{
+    uint16_t h;
+    memcpy(&h, p, sizeof h);
+    return _mm256_cvtph_ps(_mm_set1_epi16((short)h));
+}
+
+/* lane l + lane l + 8 of the 16 int32 lanes: the 256-bit kernels' lanes */
+ONE_INLINE __m256i one_fold(__m512i v)
+{
+    return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+}
+
+/* isum of a block: u[k] holds elements 64k .. 64k+63 (unsigned), scl[k]
+ * their sub-blocks' scales word by word */
+ONE_INLINE __m256i one_k_isum(const __m512i u[4], const __m512i scl[4], const hk_block_q8_K *y)
+{
+    __m512i isum0 = _mm512_setzero_si512(), isum1 = isum0;
+    for (int k = 0; k < 4; k += 2) {
+        isum0 = _mm512_dpwssd_epi32(isum0, _mm512_maddubs_epi16(u[k], _mm512_loadu_si512(y->qs + 64 * k)), scl[k]);
+        isum1 = _mm512_dpwssd_epi32(isum1, _mm512_maddubs_epi16(u[k + 1], _mm512_loadu_si512(y->qs + 64 * k + 64)),
+                                    scl[k + 1]);
+    }
+    return one_fold(_mm512_add_epi32(isum0, isum1));
+}
+
+ONE_INLINE __m256 one_blk_q4_K(const hk_block_q4_K *x, const hk_block_q8_K *y, __m256 yd, __m256 acc)
+{
+    uint32_t a, b, c;
+    memcpy(&a, x->scales, 4);
+    memcpy(&b, x->scales + 4, 4);
+    memcpy(&c, x->scales + 8, 4);
+    /* get_scale_min_k4, four per word (quant_x86.h k4_scales) */
+    const uint64_t sc = (a & 0x3F3F3F3Fu) | (uint64_t)((c & 0x0F0F0F0Fu) | (((a >> 6) & 0x03030303u) << 4)) << 32;
+    const uint64_t mn = (b & 0x3F3F3F3Fu) | (uint64_t)(((c >> 4) & 0x0F0F0F0Fu) | (((b >> 6) & 0x03030303u) << 4)) << 32;
+    const __m128i scv = _mm_cvtsi64_si128((long long)sc), mnv = _mm_cvtsi64_si128((long long)mn);
+    const __m512i nib_shift = _mm512_set_epi64(0x0004000400040004ll, 0x0004000400040004ll, 0x0004000400040004ll,
+                                               0x0004000400040004ll, 0, 0, 0, 0);
+    __m512i u[4], scl[4];
+    for (int k = 0; k < 4; k++) {
+        const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x->qs + 32 * k)));
+        u[k] = _mm512_and_si512(_mm512_srlv_epi16(q, nib_shift), _mm512_set1_epi8(0x0F));
+        scl[k] = one_spread8(scv, 2 * k, 16);
+    }
+    const __m256i isum = one_k_isum(u, scl, y);
+    /* each min twice, one per 16-element bsum */
+    const __m256i mins16 = _mm512_castsi512_si256(one_spread8(mnv, 0, 2));
+    const __m256i summ = _mm256_madd_epi16(mins16, _mm256_loadu_si256((const __m256i *)y->bsums));
+    acc = _mm256_fmadd_ps(_mm256_mul_ps(one_h8(&x->d), yd), _mm256_cvtepi32_ps(isum), acc);
+    return _mm256_fnmadd_ps(_mm256_mul_ps(one_h8(&x->dmin), yd), _mm256_cvtepi32_ps(summ), acc);
+}
+
+ONE_INLINE __m256 one_blk_q6_K(const hk_block_q6_K *x, const hk_block_q8_K *y, __m256 yd, __m256 acc)
+{
+    const __m256i s8 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));
+    const __m512i sc16 = _mm512_castsi256_si512(s8);
+    const long long two = 0x0002000200020002ll, four = 0x0004000400040004ll;
+    const __m512i shl = _mm512_set_epi64(two, two, two, two, four, four, four, four);
+    const __m512i shr = _mm512_set_epi64(two, two, two, two, 0, 0, 0, 0);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(0x30);
+    __m512i u[4], scl[4];
+    for (int h = 0; h < 2; h++) {
+        const __m512i l = _mm512_loadu_si512(x->ql + 64 * h);
+        const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x->qh + 32 * h)));
+        /* imm 0xF8: first | (second & third) */
+        u[2 * h] = _mm512_ternarylogic_epi32(_mm512_and_si512(l, m4), _mm512_sllv_epi16(q, shl), m2, 0xF8);
+        u[2 * h + 1] =
+            _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), _mm512_srlv_epi16(q, shr), m2, 0xF8);
+    }
+    for (int k = 0; k < 4; k++)
+        scl[k] = one_spread16(sc16, 4 * k, 8);
+    const __m256i isum = one_k_isum(u, scl, y);
+    /* sum scale * (u - 32) * y = sum scale * u * y - 32 * sum scale * bsum */
+    const __m256i corr = _mm256_madd_epi16(s8, _mm256_loadu_si256((const __m256i *)y->bsums));
+    const __m256i tot = _mm256_sub_epi32(isum, _mm256_slli_epi32(corr, 5));
+    return _mm256_fmadd_ps(_mm256_mul_ps(one_h8(&x->d), yd), _mm256_cvtepi32_ps(tot), acc);
+}
+
+/* quant_x86.h's hsum_ps: the same additions in the same order */
+ONE_INLINE float one_hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+#define ONE_K_BODY(BLK, BLOCK)                                                                                  \
+    const int64_t nb = n / HK_QK_K;                                                                             \
+    const hk_block_q8_K *y = act;                                                                               \
+    int64_t r = 0;                                                                                              \
+    for (; r + 2 <= nr; r += 2) {                                                                               \
+        const uint8_t *w0 = (const uint8_t *)w + (size_t)r * ws, *w1 = w0 + ws;                                 \
+        const BLOCK *x0 = (const BLOCK *)(const void *)w0, *x1 = (const BLOCK *)(const void *)w1;               \
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0;                                                               \
+        for (int64_t i = 0; i < nb; i++) {                                                                      \
+            const size_t off = (size_t)i * sizeof(BLOCK);                                                       \
+            for (size_t p = 0; p < sizeof(BLOCK); p += 64) {                                                    \
+                __builtin_prefetch(w0 + off + ONE_PREFETCH + p, 0, 2);                                          \
+                __builtin_prefetch(w1 + off + ONE_PREFETCH + p, 0, 2);                                          \
+            }                                                                                                   \
+            const __m256 yd = _mm256_set1_ps(y[i].d);                                                           \
+            a0 = BLK(&x0[i], &y[i], yd, a0);                                                                    \
+            a1 = BLK(&x1[i], &y[i], yd, a1);                                                                    \
+        }                                                                                                       \
+        y_out[r] = one_hsum8(a0);                                                                               \
+        y_out[r + 1] = one_hsum8(a1);                                                                           \
+    }                                                                                                           \
+    if (r < nr) {                                                                                               \
+        const BLOCK *x0 = (const BLOCK *)(const void *)((const uint8_t *)w + (size_t)r * ws);                   \
+        __m256 a0 = _mm256_setzero_ps();                                                                        \
+        for (int64_t i = 0; i < nb; i++)                                                                        \
+            a0 = BLK(&x0[i], &y[i], _mm256_set1_ps(y[i].d), a0);                                                \
+        y_out[r] = one_hsum8(a0);                                                                               \
+    }
+
+static void one_tok_q4_K(int64_t n, const void *w, size_t ws, int64_t nr, const void *act, float *y_out)
+{
+    ONE_K_BODY(one_blk_q4_K, hk_block_q4_K)
+}
+
+static void one_tok_q6_K(int64_t n, const void *w, size_t ws, int64_t nr, const void *act, float *y_out)
+{
+    ONE_K_BODY(one_blk_q6_K, hk_block_q6_K)
+}
+
+#undef ONE_K_BODY
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+hk_one_tok_fn hk_cpu_one_tok_avx512(hk_type t)
+{
+    switch (t) {
+    case HK_TYPE_Q4_0: return one_tok_q4_0;
+    case HK_TYPE_Q5_0: return one_tok_q5_0;
+    case HK_TYPE_Q8_0: return one_tok_q8_0;
+    case HK_TYPE_Q4_K: return one_tok_q4_K;
+    case HK_TYPE_Q6_K: return one_tok_q6_K;
+    default: return NULL;
+    }
+}
