@@ -255,7 +255,7 @@ enum { TILE_BYTES = 16384, CHUNKS_PER_THREAD = 16 };
  * (hark bench tg32, 2 threads, best of 3 interleaved runs, twice), the
  * qwen2.5-0.5b files within 3% either way; the kernels' own loads then
  * take the lines from L2 into L1.  The one-token kernels of
- * engine/cpu/quant_avx512.c (matmul_one_tok) prefetch inside their loops
+ * engine/cpu/gemv_avx512.c (matmul_one_tok) prefetch inside their loops
  * instead, 8 KiB ahead, which measured better there. */
 enum { PREFETCH_AHEAD = 2048, CACHE_LINE = 64 };
 
@@ -649,10 +649,15 @@ void hk_op_matmul(hk_backend *b, int n_tok, const float *x, int64_t ldx, const h
             /* row-group kernels when every out of the group has one that
              * takes the same packed activations */
             const hk_gemm_kernel *g0 = convert ? hk_gemm_level(w0->type, b->level) : NULL;
-            /* one token of F16: matmul_f16_f32 gives the same bits (see
-             * gemm_avx512.c) and streamed 4% faster (single thread, CPU
-             * time per token of the qwen2.5-0.5b F16 file) */
-            if (g0 && n_tok == 1 && w0->type == HK_TYPE_F16)
+            /* one token of F16 on a level whose row-group kernel for it
+             * has no one-token kernel beside it: matmul_f16_f32 gives the
+             * same bits (see gemm_avx512.c) and streamed 4% faster than the
+             * row-group kernel at one row (single thread, CPU time per
+             * token of the qwen2.5-0.5b F16 file).  The one-token kernel
+             * (AVX-512's one_tok_f16, gemv_avx512.c) gives those bits too,
+             * with rows in flight and prefetched from inside its loop: that
+             * file's generation went from 76% to 92% of the read roofline */
+            if (g0 && n_tok == 1 && w0->type == HK_TYPE_F16 && !g0->one_tok)
                 g0 = NULL;
             bool packed = g0 != NULL;
             for (int i = k + 1; i < e && packed; i++) {

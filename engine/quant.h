@@ -126,6 +126,20 @@ static inline int hk_nearest_int(float f)
     return (i & 0x007fffff) - 0x00400000;
 }
 
+/* Q4_K/Q5_K's twelve bytes of packed 6-bit scales and mins
+ * (get_scale_min_k4), all eight at once: scale j in byte j of *sc, min j in
+ * byte j of *mn.  Whole 8-byte values, for the SIMD kernels: one store or
+ * one register each, no narrow stores read back wide. */
+static inline void hk_k4_scales(const uint8_t s[12], uint64_t *sc, uint64_t *mn)
+{
+    uint32_t a, b, c;
+    memcpy(&a, s, 4);
+    memcpy(&b, s + 4, 4);
+    memcpy(&c, s + 8, 4);
+    *sc = (a & 0x3F3F3F3Fu) | (uint64_t)((c & 0x0F0F0F0Fu) | (((a >> 6) & 0x03030303u) << 4)) << 32;
+    *mn = (b & 0x3F3F3F3Fu) | (uint64_t)(((c >> 4) & 0x0F0F0F0Fu) | (((b >> 6) & 0x03030303u) << 4)) << 32;
+}
+
 /* Row functions of one type.  A NULL member means the operation does not
  * exist for the type (for example nothing quantizes weights to Q8_K). */
 typedef void (*hk_to_float_fn)(const void *src, float *dst, int64_t n);

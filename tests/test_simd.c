@@ -867,14 +867,19 @@ static void test_one_tok(void)
         return;
     const hk_cpu_features *f = hk_cpu_features_get();
     /* the types that must have one where the CPU has VNNI and VBMI */
-    const hk_type expected[] = {HK_TYPE_Q4_0, HK_TYPE_Q5_0, HK_TYPE_Q8_0, HK_TYPE_Q4_K, HK_TYPE_Q6_K};
+    const hk_type expected[] = {HK_TYPE_Q4_0, HK_TYPE_Q5_0, HK_TYPE_Q8_0, HK_TYPE_Q2_K, HK_TYPE_Q3_K,
+                                HK_TYPE_Q4_K, HK_TYPE_Q5_K, HK_TYPE_Q6_K, HK_TYPE_F16};
     for (size_t k = 0; k < sizeof expected / sizeof expected[0]; k++) {
         const hk_gemm_kernel *g = hk_gemm_level(expected[k], HK_CPU_AVX512);
         CHECK((g && g->one_tok) == (f->avx512vnni && f->avx512vbmi),
               "one-token %s: kernel present %d, VNNI %d, VBMI %d", hk_type_name(expected[k]), g && g->one_tok,
               f->avx512vnni, f->avx512vbmi);
     }
-    const int64_t blocks[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 28, 152};
+    /* blocks per row; for F16 (one element a block) also rows that end in
+     * each of its steps: 32-element lines, then 16, 8 and single elements
+     * (63 = 32 + 16 + 8 + 7, 903 = 28 * 32 + 7, 1000 = 31 * 32 + 8) */
+    const int64_t blocks[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 28, 152, 63, 903, 1000};
+    const size_t n_sizes = sizeof blocks / sizeof blocks[0], n_sizes_quant = n_sizes - 3;
     enum { MAX_ROWS = 5 };
     for (size_t k = 0; k < N_WEIGHT_TYPES; k++) {
         const hk_type t = weight_types[k];
@@ -884,7 +889,7 @@ static void test_one_tok(void)
             continue;
         const hk_quant_ops *ref = hk_quant_ops_of(t);
         const int64_t bs = hk_type_traits_of(t)->block_size;
-        for (size_t s = 0; s < sizeof blocks / sizeof blocks[0]; s++) {
+        for (size_t s = 0; s < (bs == 1 ? n_sizes : n_sizes_quant); s++) {
             const int64_t n = blocks[s] * bs;
             const size_t rb = row_bytes(t, n), pb = g->act_size(n);
             float *wf = malloc(sizeof(float) * (size_t)n), *af = malloc(sizeof(float) * (size_t)n);

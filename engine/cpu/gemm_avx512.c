@@ -297,18 +297,6 @@ INLINE __m256i k4_mins16(uint64_t mn)
     return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m));
 }
 
-/* Q4_K/Q5_K's packed 6-bit scales and mins (get_scale_min_k4): sc as eight
- * bytes of a u64, the mins likewise (quant_x86.h k4_scales) */
-INLINE void k4_scales(const uint8_t s[12], uint64_t *sc, uint64_t *mn)
-{
-    uint32_t a, b, c;
-    memcpy(&a, s, 4);
-    memcpy(&b, s + 4, 4);
-    memcpy(&c, s + 8, 4);
-    *sc = (a & 0x3F3F3F3Fu) | (uint64_t)((c & 0x0F0F0F0Fu) | (((a >> 6) & 0x03030303u) << 4)) << 32;
-    *mn = (b & 0x3F3F3F3Fu) | (uint64_t)(((c >> 4) & 0x0F0F0F0Fu) | (((b >> 6) & 0x03030303u) << 4)) << 32;
-}
-
 /* Q3_K's sixteen 6-bit scales as int16 in [-32, 31] (quant_x86.h
  * q3_K_scales): low nibbles from bytes 0-7, top two bits from bytes 8-11 */
 INLINE __m256i q3_K_scales(const uint8_t s[12])
@@ -386,7 +374,7 @@ INLINE __m512i spread16(__m512i v, int base, int per)
  * upper one: sub-blocks 2k (elements 64k ..) and 2k+1 in element order. */
 #define Q4_K_PREP                                                                                               \
     uint64_t sc8, mn8;                                                                                          \
-    k4_scales(x->scales, &sc8, &mn8);                                                                           \
+    hk_k4_scales(x->scales, &sc8, &mn8);                                                                           \
     const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));         \
     const __m512i nib_shift = _mm512_set_epi64(0x0004000400040004ll, 0x0004000400040004ll, 0x0004000400040004ll, \
                                                0x0004000400040004ll, 0, 0, 0, 0);                              \
@@ -443,7 +431,7 @@ INLINE __m512i counts16(int a, int b)
  * element e of 32-element group g (groups 2k and 2k+1 in step k). */
 #define Q5_K_PREP                                                                                               \
     uint64_t sc8, mn8;                                                                                          \
-    k4_scales(x->scales, &sc8, &mn8);                                                                           \
+    hk_k4_scales(x->scales, &sc8, &mn8);                                                                           \
     const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));         \
     const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x->qh));                     \
     for (int k = 0; k < 4; k++) {                                                                               \

@@ -52,6 +52,7 @@
 #endif
 
 enum { ONE_PREFETCH = 8192 }; /* bytes ahead of each row being read (see above) */
+enum { ONE_F16_ROWS = 2 };    /* F16 rows in flight (see one_tok_f16) */
 
 #define ONE_INLINE static inline __attribute__((always_inline))
 
@@ -231,19 +232,36 @@ static void one_tok_q8_0(int64_t n, const void *w, size_t ws, int64_t nr, const 
 
 #undef ONE_BODY
 
-/* Q4_K and Q6_K against Q8_K activations as the level's act_from_float
- * makes them: out[r] is bit-identical to the level's vec_dot (and so to the
+/* Q2_K-Q6_K against Q8_K activations as the level's act_from_float makes
+ * them: out[r] is bit-identical to the level's vec_dot (and so to the
  * row-group kernels, which reproduce it).  The steps are gemm_avx512.c's
  * for one row and one token (64 elements per vpmaddubsw/vpdpwssd pair, the
  * two halves of the int32 lanes folded into the 256-bit kernels' eight, the
  * same float steps in the same order); what changes is the work around
- * them: the scale words come from one byte permute each out of the scales
- * in a register (instead of a widening plus a word permute), and the
- * block's float scales are F16 broadcasts (pure loads) converted in a
- * vector and multiplied there by y's, the same single rounding as the
- * scalar product.  Rows in L2, one thread: Q4_K 20 -> 22 GB/s, Q6_K 28.7
- * -> 29.5 (against the row-group kernel at (1, 1)); the larger gain is the
- * prefetching, as above. */
+ * them, with less of it on ports 0 and 5, the only vector ports while
+ * 512-bit uops run (port 0 alone takes the 512-bit multiply-adds):
+ *   - the scale words come from one byte permute each out of the scales in
+ *     a register (instead of a widening plus a word permute);
+ *   - the block's float scales are F16 broadcasts (pure loads) converted in
+ *     a vector and multiplied there by y's, the same single rounding as the
+ *     scalar product; d and dmin as one pair (Q2_K 14.1 -> 14.4 GB/s,
+ *     Q4_K 21.5 -> 22.0 below);
+ *   - Q2_K, Q3_K and Q5_K take their bit fields with vpmultishiftqb (port
+ *     5) instead of variable word shifts (port 0) and a shift to put them
+ *     in place; Q3_K's scales likewise (one_q3_K_scales).
+ * Rows of 2048 in L2 (256 KiB), one thread, GB/s of weights, the row-group
+ * kernel at (1, 1) -> these: Q2_K 11.5 -> 14.4 (the same with the word
+ * shifts), Q3_K 12.0 -> 14.3 (12.2 with the word shifts, 13.2 with the
+ * general-register scales), Q4_K 20.1 -> 22.2 (its nibbles by
+ * vpmultishiftqb: the same), Q5_K 18.8 -> 23.6 (21.5 with the word
+ * shifts), Q6_K 26.4 -> 27.9.  The larger gain is the prefetching, as
+ * above.  Q2_K and Q3_K stay about at a core's share of the read bandwidth
+ * (~14 of ~28 GB/s) even in L2, so their generation is bound by these
+ * instructions: whatever the weights' width, every 64 elements take a
+ * vpmaddubsw and a vpdpwssd, some 40 vector uops a block of 84 (110)
+ * bytes.  hark bench tg64, llama3.2-1b, 2 threads, medians of 3 rounds
+ * interleaved with the row-group kernel at (1, 1), read roofline: Q2_K
+ * 63% -> 75%, Q3_K_M 73% -> 80%, Q5_K_M 77% -> 86%. */
 
 /* word w of the result: byte (base + w / per) of v, the high byte 0 */
 ONE_INLINE __m512i one_spread8(__m128i v, int base, int per)
@@ -290,16 +308,44 @@ ONE_INLINE __m256i one_k_isum(const __m512i u[4], const __m512i scl[4], const hk
     return one_fold(_mm512_add_epi32(isum0, isum1));
 }
 
+/* Q4_K/Q5_K's packed 6-bit scales and mins, get_scale_min_k4 four per word
+ * (quant.h hk_k4_scales): the eight scales as the low bytes of *sc, the
+ * eight mins of *mn */
+ONE_INLINE void one_k4_scales(const uint8_t s[12], __m128i *sc, __m128i *mn)
+{
+    uint64_t sc8, mn8;
+    hk_k4_scales(s, &sc8, &mn8);
+    *sc = _mm_cvtsi64_si128((long long)sc8);
+    *mn = _mm_cvtsi64_si128((long long)mn8);
+}
+
+/* acc + d * isum - dmin * summ, d and dmin the block's (the F16 pair at dp)
+ * times y's: the pair converted and multiplied at once (one 32-bit
+ * broadcast, one conversion and product instead of two each), then each
+ * spread */
+ONE_INLINE __m256 one_dmin_finish(const hk_half *dp, __m256 yd, __m256i isum, __m256i summ, __m256 acc)
+{
+    uint32_t h;
+    memcpy(&h, dp, sizeof h);
+    const __m256 dd = _mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi32((int)h)), yd);
+    acc = _mm256_fmadd_ps(_mm256_permutexvar_ps(_mm256_setzero_si256(), dd), _mm256_cvtepi32_ps(isum), acc);
+    return _mm256_fnmadd_ps(_mm256_permutexvar_ps(_mm256_set1_epi32(1), dd), _mm256_cvtepi32_ps(summ), acc);
+}
+
+/* Q4_K/Q5_K's float steps: d * isum - dmin * (min . bsum) */
+ONE_INLINE __m256 one_k4_finish(const hk_half *dp, __m128i mnv, __m256i isum, const hk_block_q8_K *y, __m256 yd,
+                                __m256 acc)
+{
+    /* each min twice, one per 16-element bsum */
+    const __m256i mins16 = _mm512_castsi512_si256(one_spread8(mnv, 0, 2));
+    const __m256i summ = _mm256_madd_epi16(mins16, _mm256_loadu_si256((const __m256i *)y->bsums));
+    return one_dmin_finish(dp, yd, isum, summ, acc);
+}
+
 ONE_INLINE __m256 one_blk_q4_K(const hk_block_q4_K *x, const hk_block_q8_K *y, __m256 yd, __m256 acc)
 {
-    uint32_t a, b, c;
-    memcpy(&a, x->scales, 4);
-    memcpy(&b, x->scales + 4, 4);
-    memcpy(&c, x->scales + 8, 4);
-    /* get_scale_min_k4, four per word (quant_x86.h k4_scales) */
-    const uint64_t sc = (a & 0x3F3F3F3Fu) | (uint64_t)((c & 0x0F0F0F0Fu) | (((a >> 6) & 0x03030303u) << 4)) << 32;
-    const uint64_t mn = (b & 0x3F3F3F3Fu) | (uint64_t)(((c >> 4) & 0x0F0F0F0Fu) | (((b >> 6) & 0x03030303u) << 4)) << 32;
-    const __m128i scv = _mm_cvtsi64_si128((long long)sc), mnv = _mm_cvtsi64_si128((long long)mn);
+    __m128i scv, mnv;
+    one_k4_scales(x->scales, &scv, &mnv);
     const __m512i nib_shift = _mm512_set_epi64(0x0004000400040004ll, 0x0004000400040004ll, 0x0004000400040004ll,
                                                0x0004000400040004ll, 0, 0, 0, 0);
     __m512i u[4], scl[4];
@@ -308,12 +354,112 @@ ONE_INLINE __m256 one_blk_q4_K(const hk_block_q4_K *x, const hk_block_q8_K *y, _
         u[k] = _mm512_and_si512(_mm512_srlv_epi16(q, nib_shift), _mm512_set1_epi8(0x0F));
         scl[k] = one_spread8(scv, 2 * k, 16);
     }
+    return one_k4_finish(&x->d, mnv, one_k_isum(u, scl, y), y, yd, acc);
+}
+
+/* vpmultishiftqb's control: byte e of every qword takes the eight bits of
+ * its qword from bit 8e + a on (mod 64, so a may be negative) in the lower
+ * 256 bits, from 8e + b in the upper: a per-half right shift of each byte,
+ * on port 5 where the variable word shifts take port 0, the one port of the
+ * 512-bit multiply-adds */
+ONE_INLINE __m512i one_fields(int a, int b)
+{
+    int8_t idx[64];
+    for (int i = 0; i < 64; i++)
+        idx[i] = (int8_t)((8 * (i % 8) + (i < 32 ? a : b)) & 63);
+    return _mm512_loadu_si512(idx);
+}
+
+/* Q5_K: Q4_K's nibbles, each with its fifth bit: bit g of qh byte e for
+ * element e of 32-element group g (groups 2k and 2k+1 in step k) */
+ONE_INLINE __m256 one_blk_q5_K(const hk_block_q5_K *x, const hk_block_q8_K *y, __m256 yd, __m256 acc)
+{
+    __m128i scv, mnv;
+    one_k4_scales(x->scales, &scv, &mnv);
+    const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x->qh));
+    __m512i u[4], scl[4];
+    for (int k = 0; k < 4; k++) {
+        const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x->qs + 32 * k)));
+        const __m512i lo = _mm512_and_si512(_mm512_multishift_epi64_epi8(one_fields(0, 4), q), _mm512_set1_epi8(0x0F));
+        /* bit 4 of byte e: bit g = 2k (2k + 1) of qh byte e */
+        const __m512i hb = _mm512_multishift_epi64_epi8(one_fields(2 * k - 4, 2 * k - 3), qh);
+        /* imm 0xF8: first | (second & third) */
+        u[k] = _mm512_ternarylogic_epi32(lo, hb, _mm512_set1_epi8(0x10), 0xF8);
+        scl[k] = one_spread8(scv, 2 * k, 16);
+    }
+    return one_k4_finish(&x->d, mnv, one_k_isum(u, scl, y), y, yd, acc);
+}
+
+/* Q2_K and Q3_K's two low bits of elements 64k .. 64k+63: group g = 4c + s
+ * (32 elements) is bits 2s, 2s+1 of qs bytes 32c .. 32c+31, so step k takes
+ * c = k / 2, s = 2 (k % 2) in the lower half and s + 1 in the upper */
+ONE_INLINE __m512i one_low2(const uint8_t *qs, int k)
+{
+    const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qs + 32 * (k / 2))));
+    return _mm512_and_si512(_mm512_multishift_epi64_epi8(one_fields(4 * (k % 2), 4 * (k % 2) + 2), q),
+                            _mm512_set1_epi8(3));
+}
+
+/* Q2_K: scales in the low nibbles, mins in the high ones, sixteen each (one
+ * per 16 elements: words 0-7 of a 256-bit half one, 8-15 the next) */
+ONE_INLINE __m256 one_blk_q2_K(const hk_block_q2_K *x, const hk_block_q8_K *y, __m256 yd, __m256 acc)
+{
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    const __m128i sc8 = _mm_loadu_si128((const __m128i *)x->scales);
+    const __m128i scv = _mm_and_si128(sc8, m4);
+    const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
+    __m512i u[4], scl[4];
+    for (int k = 0; k < 4; k++) {
+        u[k] = one_low2(x->qs, k);
+        scl[k] = one_spread8(scv, 4 * k, 8);
+    }
+    const __m256i summ = _mm256_madd_epi16(mn16, _mm256_loadu_si256((const __m256i *)y->bsums));
+    return one_dmin_finish(&x->d, yd, one_k_isum(u, scl, y), summ, acc);
+}
+
+/* Q3_K's sixteen 6-bit scales as int16 in [-32, 31] (quant_x86.h
+ * q3_K_scales): scale i has its low nibble in byte i % 8 of the scales
+ * (bits 0-3 for i < 8, 4-7 after), its top two bits at bits 2 (i / 4),
+ * 2 (i / 4) + 1 of byte 8 + i % 4.  Two vpmultishiftqb put the two fields
+ * of every scale in place (bits 0-3 from the first eight bytes, 4-5 from
+ * the last four) rather than some twenty general-register operations and
+ * the inserts of four words into a vector, which took the same ports */
+ONE_INLINE __m256i one_q3_K_scales(const uint8_t s[12])
+{
+    int8_t lo[16], hi[16];
+    for (int i = 0; i < 16; i++) {
+        lo[i] = (int8_t)(8 * (i % 8) + (i < 8 ? 0 : 4));
+        hi[i] = (int8_t)((8 * (i % 4) + 2 * (i / 4) - 4) & 63);
+    }
+    uint64_t a;
+    uint32_t t;
+    memcpy(&a, s, 8);
+    memcpy(&t, s + 8, 4);
+    const __m128i fa = _mm_multishift_epi64_epi8(_mm_loadu_si128((const __m128i *)lo), _mm_set1_epi64x((long long)a));
+    const __m128i fb = _mm_multishift_epi64_epi8(_mm_loadu_si128((const __m128i *)hi), _mm_set1_epi32((int)t));
+    /* imm 0xCA: first ? second : third, bit by bit */
+    const __m128i v = _mm_and_si128(_mm_ternarylogic_epi32(_mm_set1_epi8(0x0F), fa, fb, 0xCA), _mm_set1_epi8(0x3F));
+    return _mm256_cvtepi8_epi16(_mm_sub_epi8(v, _mm_set1_epi8(32)));
+}
+
+/* Q3_K: u = q + 4 = low two bits | hmask bit g << 2 */
+ONE_INLINE __m256 one_blk_q3_K(const hk_block_q3_K *x, const hk_block_q8_K *y, __m256 yd, __m256 acc)
+{
+    const __m256i s16 = one_q3_K_scales(x->scales);
+    const __m512i hm = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x->hmask));
+    __m512i u[4], scl[4];
+    for (int k = 0; k < 4; k++) {
+        /* bit 2 of byte e: bit g = 2k (2k + 1) of hmask byte e */
+        const __m512i hb = _mm512_multishift_epi64_epi8(one_fields(2 * k - 2, 2 * k - 1), hm);
+        /* imm 0xF8: first | (second & third) */
+        u[k] = _mm512_ternarylogic_epi32(one_low2(x->qs, k), hb, _mm512_set1_epi8(4), 0xF8);
+        scl[k] = one_spread16(_mm512_castsi256_si512(s16), 4 * k, 8);
+    }
     const __m256i isum = one_k_isum(u, scl, y);
-    /* each min twice, one per 16-element bsum */
-    const __m256i mins16 = _mm512_castsi512_si256(one_spread8(mnv, 0, 2));
-    const __m256i summ = _mm256_madd_epi16(mins16, _mm256_loadu_si256((const __m256i *)y->bsums));
-    acc = _mm256_fmadd_ps(_mm256_mul_ps(one_h8(&x->d), yd), _mm256_cvtepi32_ps(isum), acc);
-    return _mm256_fnmadd_ps(_mm256_mul_ps(one_h8(&x->dmin), yd), _mm256_cvtepi32_ps(summ), acc);
+    /* sum scale * (u - 4) * y = sum scale * u * y - 4 * sum scale * bsum */
+    const __m256i corr = _mm256_madd_epi16(s16, _mm256_loadu_si256((const __m256i *)y->bsums));
+    const __m256i tot = _mm256_sub_epi32(isum, _mm256_slli_epi32(corr, 2));
+    return _mm256_fmadd_ps(_mm256_mul_ps(one_h8(&x->d), yd), _mm256_cvtepi32_ps(tot), acc);
 }
 
 ONE_INLINE __m256 one_blk_q6_K(const hk_block_q6_K *x, const hk_block_q8_K *y, __m256 yd, __m256 acc)
@@ -390,7 +536,85 @@ static void one_tok_q6_K(int64_t n, const void *w, size_t ws, int64_t nr, const 
     ONE_K_BODY(one_blk_q6_K, hk_block_q6_K)
 }
 
+static void one_tok_q2_K(int64_t n, const void *w, size_t ws, int64_t nr, const void *act, float *y_out)
+{
+    ONE_K_BODY(one_blk_q2_K, hk_block_q2_K)
+}
+
+static void one_tok_q3_K(int64_t n, const void *w, size_t ws, int64_t nr, const void *act, float *y_out)
+{
+    ONE_K_BODY(one_blk_q3_K, hk_block_q3_K)
+}
+
+static void one_tok_q5_K(int64_t n, const void *w, size_t ws, int64_t nr, const void *act, float *y_out)
+{
+    ONE_K_BODY(one_blk_q5_K, hk_block_q5_K)
+}
+
 #undef ONE_K_BODY
+
+/* F16 weights against the F16-rounded floats of gemm_avx512.c's
+ * act_pack_f16f: gemm_f16's steps for one row and one token (and so
+ * engine/ops.c's dot1_f16_f32's), operation for operation: one 16-lane FMA
+ * accumulator per row taking elements i .. i+15 in order, the eight-element
+ * step into its lower half, the two halves added and reduced by hsum8, then
+ * the scalar tail.  A step of 32 elements is one 64-byte line of each row,
+ * asked for ONE_PREFETCH bytes ahead; ONE_F16_ROWS rows go through side by
+ * side (their FMA chains overlap), the activations loaded once for all.
+ * Rows of 2048 in L2, one thread: gemm_f16 at (1, 1) 28.6 GB/s, this 36.0.
+ * hark bench tg64 of qwen2.5-0.5b F16, 2 threads, read roofline: ops.c's
+ * dot1_f16_f32 with prefetch_ahead 68-77% (median of 3 interleaved 76%),
+ * this with two rows 91-93% (median 92%), with four 89-90%. */
+ONE_INLINE void one_rows_f16(int64_t n, const uint8_t *w, size_t ws, int rows, const float *x, float *y)
+{
+    __m512 a[ONE_F16_ROWS];
+    for (int r = 0; r < rows; r++)
+        a[r] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        const __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
+        for (int r = 0; r < rows; r++) {
+            const uint8_t *p = w + (size_t)r * ws + sizeof(uint16_t) * (size_t)i;
+            __builtin_prefetch(p + ONE_PREFETCH, 0, 2);
+            a[r] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)), x0, a[r]);
+            a[r] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32))), x1, a[r]);
+        }
+    }
+    if (i + 16 <= n) {
+        const __m512 x0 = _mm512_loadu_ps(x + i);
+        for (int r = 0; r < rows; r++) {
+            const uint8_t *p = w + (size_t)r * ws + sizeof(uint16_t) * (size_t)i;
+            a[r] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)), x0, a[r]);
+        }
+        i += 16;
+    }
+    if (i + 8 <= n) {
+        const __m512 x0 = _mm512_castps256_ps512(_mm256_loadu_ps(x + i));
+        for (int r = 0; r < rows; r++) {
+            const uint8_t *p = w + (size_t)r * ws + sizeof(uint16_t) * (size_t)i;
+            const __m512 wv = _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)));
+            a[r] = _mm512_mask3_fmadd_ps(wv, x0, a[r], 0x00FF);
+        }
+        i += 8;
+    }
+    for (int r = 0; r < rows; r++) {
+        const uint16_t *wr = (const uint16_t *)(const void *)(w + (size_t)r * ws);
+        const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a[r]), 1));
+        float v = one_hsum8(_mm256_add_ps(_mm512_castps512_ps256(a[r]), hi));
+        for (int64_t k = i; k < n; k++)
+            v += _cvtsh_ss(wr[k]) * x[k];
+        y[r] = v;
+    }
+}
+
+static void one_tok_f16(int64_t n, const void *w, size_t ws, int64_t nr, const void *act, float *y)
+{
+    int64_t r = 0;
+    for (; r + ONE_F16_ROWS <= nr; r += ONE_F16_ROWS)
+        one_rows_f16(n, (const uint8_t *)w + (size_t)r * ws, ws, ONE_F16_ROWS, act, y + r);
+    for (; r < nr; r++)
+        one_rows_f16(n, (const uint8_t *)w + (size_t)r * ws, ws, 1, act, y + r);
+}
 
 #if defined(__clang__)
 #pragma clang attribute pop
@@ -406,6 +630,10 @@ hk_one_tok_fn hk_cpu_one_tok_avx512(hk_type t)
     case HK_TYPE_Q8_0: return one_tok_q8_0;
     case HK_TYPE_Q4_K: return one_tok_q4_K;
     case HK_TYPE_Q6_K: return one_tok_q6_K;
+    case HK_TYPE_Q2_K: return one_tok_q2_K;
+    case HK_TYPE_Q3_K: return one_tok_q3_K;
+    case HK_TYPE_Q5_K: return one_tok_q5_K;
+    case HK_TYPE_F16: return one_tok_f16;
     default: return NULL;
     }
 }

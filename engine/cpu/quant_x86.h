@@ -485,14 +485,8 @@ static float X(vec_dot_q3_K)(int64_t n, const void *w, const void *a)
  * 32-bit word: sc[8] in memory, the eight mins as the bytes of *mn. */
 static inline void X(k4_scales)(const uint8_t s[12], uint8_t sc[8], uint64_t *mn)
 {
-    uint32_t a, b, c;
-    memcpy(&a, s, 4);
-    memcpy(&b, s + 4, 4);
-    memcpy(&c, s + 8, 4);
-    /* whole 8-byte values: one store for sc, a register for the mins (no
-     * narrow stores read back wide, which would stall store forwarding) */
-    const uint64_t sc64 = (a & 0x3F3F3F3Fu) | (uint64_t)((c & 0x0F0F0F0Fu) | (((a >> 6) & 0x03030303u) << 4)) << 32;
-    *mn = (b & 0x3F3F3F3Fu) | (uint64_t)(((c >> 4) & 0x0F0F0F0Fu) | (((b >> 6) & 0x03030303u) << 4)) << 32;
+    uint64_t sc64;
+    hk_k4_scales(s, &sc64, mn);
     memcpy(sc, &sc64, 8);
 }
 
