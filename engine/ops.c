@@ -99,7 +99,8 @@ hk_backend *hk_backend_new(hk_pool *pool, hk_matmul_mode mode, int64_t max_in, i
     b->act_row_cap = (size_t)max_in * ACT_BYTES_PER_ELEMENT + sizeof(hk_block_q8_K);
     /* 64-byte rows: the AVX-512 kernels load activations a cache line at a time */
     b->act_row_cap = (b->act_row_cap + 63) / 64 * 64;
-    b->act = aligned_alloc(64, b->act_row_cap * (size_t)max_rows);
+    /* at least one row per thread: one-token matmuls give each its own */
+    b->act = aligned_alloc(64, b->act_row_cap * (size_t)(max_rows > nt ? max_rows : nt));
     b->rows = malloc(sizeof(float) * (size_t)max_in * (size_t)nt);
     b->scores = malloc(sizeof(float) * (size_t)n_ctx * (size_t)nt);
     b->qrow = malloc(sizeof(float) * (size_t)max_head_dim * (size_t)nt);
@@ -160,11 +161,19 @@ typedef struct matmul_job {
     const hk_quant_ops *act_ops; /* converts activations (when convert) */
     bool f16_f32;                /* F16 weights: act holds F16-rounded floats (x86 SIMD) */
     hk_from_float_fn act_pack;   /* row-group kernels: act holds their packed rows (kernels.h) */
+    size_t act_thread_off;       /* 0, or one token: each thread converts it itself, into act + ith * this
+                                    (see matmul_run_simd) */
     int64_t chunk_rows;          /* weight rows per work item (the last one may have fewer) */
     int64_t n_chunks;            /* work items */
     int n_runs;                  /* runs of consecutive work items, one per thread (see matmul_run_simd) */
     atomic_long run_next[MATMUL_MAX_RUNS]; /* work items of each run handed out so far */
 } matmul_job;
+
+/* The converted activations thread ith reads (the SIMD path). */
+static inline const uint8_t *job_act(const matmul_job *j, int ith)
+{
+    return j->b->act + (size_t)ith * j->act_thread_off;
+}
 
 static void matmul_rows(const matmul_job *j, const hk_matmul_out *o, int64_t r0, int64_t r1, int ith)
 {
@@ -336,12 +345,12 @@ HK_TARGET_AVX2 static void dot4_f16_f32(int64_t n, const uint16_t *w, const floa
 }
 
 /* The rows [r0, r1) of an F16 matrix against n_tok F16-rounded float rows. */
-static void matmul_f16_f32(const matmul_job *j, const hk_matmul_out *o, int64_t r0, int64_t r1)
+static void matmul_f16_f32(const matmul_job *j, const hk_matmul_out *o, int64_t r0, int64_t r1, int ith)
 {
     const hk_weight *w = o->w;
     const int64_t n = w->n_in;
     const size_t ldx = j->act_row / sizeof(float);
-    const float *act = (const float *)(const void *)j->b->act;
+    const float *act = (const float *)(const void *)job_act(j, ith);
     int64_t tile = (int64_t)(TILE_BYTES / w->row_bytes);
     if (tile < 1)
         tile = 1;
@@ -443,7 +452,7 @@ static void matmul_gemm(const matmul_job *j, const hk_matmul_out *o, int64_t r0,
             }
             for (int t = k0; t < k1; t += GEMM_TOKS) {
                 const int nc = k1 - t < GEMM_TOKS ? k1 - t : GEMM_TOKS;
-                const uint8_t *at = b->act + (size_t)t * j->act_row;
+                const uint8_t *at = job_act(j, ith) + (size_t)t * j->act_row;
                 if (panel) {
                     /* the next tile's weights, a share per token group, so
                      * that its conversion finds them in the cache */
@@ -476,11 +485,12 @@ static void matmul_gemm(const matmul_job *j, const hk_matmul_out *o, int64_t r0,
 /* Generation (one token) for the types whose level has a one-token kernel
  * (kernels.h hk_gemm_kernel.one_tok): every row of the chunk in one call.
  * The numbers are matmul_gemm's at one token, bit for bit. */
-static void matmul_one_tok(const matmul_job *j, const hk_matmul_out *o, int64_t r0, int64_t r1, hk_one_tok_fn one)
+static void matmul_one_tok(const matmul_job *j, const hk_matmul_out *o, int64_t r0, int64_t r1, int ith,
+                           hk_one_tok_fn one)
 {
     const hk_weight *w = o->w;
     float *y = o->y + r0;
-    one(w->n_in, w->data + (size_t)r0 * w->row_bytes, w->row_bytes, r1 - r0, j->b->act, y);
+    one(w->n_in, w->data + (size_t)r0 * w->row_bytes, w->row_bytes, r1 - r0, job_act(j, ith), y);
     if (o->bias)
         for (int64_t r = r0; r < r1; r++)
             y[r - r0] = y[r - r0] + o->bias[r];
@@ -495,7 +505,7 @@ static void matmul_tile_simd(const matmul_job *j, const hk_matmul_out *o, int64_
     const size_t ldy = (size_t)o->ldy;
 #if HK_OPS_X86
     if (j->f16_f32) {
-        matmul_f16_f32(j, o, r0, r1);
+        matmul_f16_f32(j, o, r0, r1, ith);
         return;
     }
 #endif
@@ -530,7 +540,7 @@ static void matmul_tile_simd(const matmul_job *j, const hk_matmul_out *o, int64_
     if (j->act_pack && n_tok == 1) {
         const hk_one_tok_fn one = hk_gemm_level(w->type, b->level)->one_tok;
         if (one) {
-            matmul_one_tok(j, o, r0, r1, one);
+            matmul_one_tok(j, o, r0, r1, ith, one);
             return;
         }
     }
@@ -550,7 +560,7 @@ static void matmul_tile_simd(const matmul_job *j, const hk_matmul_out *o, int64_
         int t = 0;
         if (dot4)
             for (; t + 4 <= n_tok; t += 4) {
-                const uint8_t *at = b->act + (size_t)t * j->act_row;
+                const uint8_t *at = job_act(j, ith) + (size_t)t * j->act_row;
                 for (int64_t r = t0; r < t1; r++) {
                     const uint8_t *wr = w->data + (size_t)r * w->row_bytes;
                     if (t == 0)
@@ -562,7 +572,7 @@ static void matmul_tile_simd(const matmul_job *j, const hk_matmul_out *o, int64_
                 }
             }
         for (; t < n_tok; t++) {
-            const uint8_t *at = b->act + (size_t)t * j->act_row;
+            const uint8_t *at = job_act(j, ith) + (size_t)t * j->act_row;
             float *yt = o->y + (size_t)t * ldy;
             for (int64_t r = t0; r < t1; r++) {
                 const uint8_t *wr = w->data + (size_t)r * w->row_bytes;
@@ -582,9 +592,11 @@ static void matmul_run_simd(void *arg, int ith, int nth)
         const int64_t n = j->outs[0].w->n_in;
         long lo, hi;
         hk_split(j->n_tok, ith, nth, &lo, &hi);
+        if (j->act_thread_off)
+            lo = 0, hi = 1;
         for (long t = lo; t < hi; t++) {
             const float *xt = j->x + (size_t)t * (size_t)j->ldx;
-            uint8_t *at = j->b->act + (size_t)t * j->act_row;
+            uint8_t *at = j->b->act + (size_t)ith * j->act_thread_off + (size_t)t * j->act_row;
 #if HK_OPS_X86
             if (j->f16_f32) {
                 round_f16_row(xt, (float *)(void *)at, n);
@@ -596,7 +608,8 @@ static void matmul_run_simd(void *arg, int ith, int nth)
             else
                 j->act_ops->act_from_float(xt, at, n);
         }
-        hk_pool_barrier(j->b->pool);
+        if (!j->act_thread_off)
+            hk_pool_barrier(j->b->pool);
     }
     for (int v = 0; v < j->n_runs; v++) {
         const int run = (ith + v) % j->n_runs;
@@ -682,6 +695,12 @@ void hk_op_matmul(hk_backend *b, int n_tok, const float *x, int64_t ldx, const h
             chunk = (chunk + 15) / 16 * 16;
             j.chunk_rows = chunk < 16 ? 16 : chunk;
             j.n_chunks = (j.total_rows + j.chunk_rows - 1) / j.chunk_rows;
+            /* One token: every thread converts it into a row of its own
+             * rather than waiting at a barrier for the one that does; the
+             * conversion takes the same time either way, and generation
+             * makes ~10 matmuls per layer.  The bits are the same. */
+            if (convert && n_tok == 1)
+                j.act_thread_off = b->act_row_cap;
             j.n_runs = b->n_threads < MATMUL_MAX_RUNS ? b->n_threads : MATMUL_MAX_RUNS;
             for (int r = 0; r < j.n_runs; r++)
                 atomic_init(&j.run_next[r], 0);
@@ -724,8 +743,10 @@ static float reduce16(const float *v)
 }
 
 /* ggml's AVX-512 ggml_v_expf, one lane of it (the Arm optimized-routines
- * algorithm: 2^n by scalef times a degree-5 polynomial in the remainder). */
-static float ggml_expf(float x)
+ * algorithm: 2^n by scalef times a degree-5 polynomial in the remainder).
+ * Inlined, so that the AVX2 callers get their fmaf as instructions (the
+ * same correctly rounded results) instead of library calls. */
+static inline __attribute__((always_inline)) float ggml_expf(float x)
 {
     const float r = 0x1.8p23f;
     const float z = fmaf(x, 0x1.715476p+0f, r);
@@ -1143,6 +1164,61 @@ void hk_op_softcap(float *y, int64_t ldy, int n_tok, int64_t n, float c)
 
 float hk_silu(float x) { return x / (1.0f + expf(-x)); }
 
+/* ggml's silu of element i of a row of n, as Feb 2025 llama.cpp on AVX-512
+ * computes it (the fixtures' goldens): ggml_v_silu, with its expf
+ * (ggml_expf above), on the 16-element steps of the row, and the scalar
+ * ggml_silu_f32 (libm's expf) on the last n % 16; shaders/eltwise.comp
+ * takes ggml_expf too.  Against libm's expf everywhere (which cannot be
+ * vectorized bit for bit) test_parity moves a few comparisons either way,
+ * by as much as a last-bit change of an activation can when it flips its
+ * 8-bit quantization (phi3-Q4_K_M, F32 cache: 1.7e-3 -> 2e-7 of the golden;
+ * llama-tied-Q3_K_M: 1.6e-7 -> 4.7e-4); the bit-level counts stay 39 of 79
+ * (scalar) and 24 (AVX-512). */
+static inline float silu_at(float x, int64_t i, int64_t n)
+{
+    return i < n / 16 * 16 ? x / (1.0f + ggml_expf(-x)) : hk_silu(x);
+}
+
+static void silu_mul_range(float *g, const float *u, int64_t lo, int64_t hi, int64_t n)
+{
+    for (int64_t i = lo; i < hi; i++)
+        g[i] = silu_at(g[i], i, n) * u[i];
+}
+
+#if HK_OPS_X86
+/* silu_mul_range, eight at a time where silu_at takes ggml_expf:
+ * ggml_expf's steps in vectors (FMA for fmaf), and its scalbnf as a product
+ * with 2^n, which is exact (so the same bits) while the result is a normal
+ * float: |n| <= 125 in every lane, else those eight go through silu_at. */
+HK_TARGET_AVX2 static void silu_mul_avx2(float *g, const float *u, int64_t lo, int64_t hi, int64_t row_n)
+{
+    const __m256 r = _mm256_set1_ps(0x1.8p23f), one = _mm256_set1_ps(1.0f);
+    const __m256 lim = _mm256_set1_ps(125.0f), sign = _mm256_set1_ps(-0.0f);
+    const int64_t v_end = hi < row_n / 16 * 16 ? hi : row_n / 16 * 16;
+    int64_t i = lo;
+    for (; i + 8 <= v_end; i += 8) {
+        const __m256 xv = _mm256_loadu_ps(g + i), x = _mm256_xor_ps(xv, sign); /* e^-x */
+        const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r);
+        const __m256 nn = _mm256_sub_ps(z, r);
+        const __m256 b = _mm256_fnmadd_ps(nn, _mm256_set1_ps(0x1.7f7d1cp-20f),
+                                          _mm256_fnmadd_ps(nn, _mm256_set1_ps(0x1.62e4p-1f), x));
+        if (_mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, nn), lim, _CMP_GT_OQ))) {
+            silu_mul_range(g, u, i, i + 8, row_n);
+            continue;
+        }
+        const __m256 uu = _mm256_mul_ps(b, b);
+        const __m256 j = _mm256_fmadd_ps(
+            _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), uu,
+                            _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+            uu, _mm256_fmadd_ps(_mm256_set1_ps(0x1.ffffecp-1f), b, one));
+        const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(nn), _mm256_set1_epi32(127)), 23);
+        const __m256 ex = _mm256_mul_ps(j, _mm256_castsi256_ps(e));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_div_ps(xv, _mm256_add_ps(one, ex)), _mm256_loadu_ps(u + i)));
+    }
+    silu_mul_range(g, u, i, hi, row_n);
+}
+#endif
+
 /* ggml's CPU GELU reads a 65536-entry table indexed by the F16 bits of x and
  * holding F16 values, so both the input and the output are rounded to half
  * precision; outside (-10, 10) it passes x through or returns 0. */
@@ -1162,10 +1238,7 @@ float hk_gelu_ggml(float x)
 void hk_op_silu_mul(float *g, int64_t ldg, const float *u, int64_t ldu, int n_tok, int64_t n)
 {
     for (int t = 0; t < n_tok; t++)
-        for (int64_t i = 0; i < n; i++) {
-            float *v = &g[(size_t)t * (size_t)ldg + (size_t)i];
-            *v = hk_silu(*v) * u[(size_t)t * (size_t)ldu + (size_t)i];
-        }
+        silu_mul_range(g + (size_t)t * (size_t)ldg, u + (size_t)t * (size_t)ldu, 0, n, n);
 }
 
 void hk_op_gelu_mul(float *g, int64_t ldg, const float *u, int64_t ldu, int n_tok, int64_t n)
@@ -1179,6 +1252,7 @@ void hk_op_gelu_mul(float *g, int64_t ldg, const float *u, int64_t ldu, int n_to
 
 typedef struct ffn_act_job {
     bool gelu;
+    bool simd;   /* the SIMD level: silu_mul_avx2 (the same numbers) */
     float *g;
     int64_t ldg;
     const float *u;
@@ -1194,15 +1268,26 @@ static void ffn_act_run(void *arg, int ith, int nth)
     hk_split((long)j->n, ith, nth, &lo, &hi);
     if (lo >= hi)
         return;
-    if (j->gelu)
+    if (j->gelu) {
         hk_op_gelu_mul(j->g + lo, j->ldg, j->u + lo, j->ldu, j->n_tok, hi - lo);
-    else
-        hk_op_silu_mul(j->g + lo, j->ldg, j->u + lo, j->ldu, j->n_tok, hi - lo);
+        return;
+    }
+    for (int t = 0; t < j->n_tok; t++) {
+        float *g = j->g + (size_t)t * (size_t)j->ldg;
+        const float *u = j->u + (size_t)t * (size_t)j->ldu;
+#if HK_OPS_X86
+        if (j->simd) {
+            silu_mul_avx2(g, u, lo, hi, j->n);
+            continue;
+        }
+#endif
+        silu_mul_range(g, u, lo, hi, j->n);
+    }
 }
 
 void hk_op_ffn_act(hk_backend *b, bool gelu, float *g, int64_t ldg, const float *u, int64_t ldu, int n_tok, int64_t n)
 {
-    ffn_act_job j = {gelu, g, ldg, u, ldu, n_tok, n};
+    ffn_act_job j = {gelu, b->level != HK_CPU_SCALAR, g, ldg, u, ldu, n_tok, n};
     hk_pool_run(b->pool, ffn_act_run, &j);
 }
 

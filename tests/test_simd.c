@@ -634,6 +634,47 @@ static void fill_act_edges(float *x, int64_t n, int kind)
     x[64] = 1e-30f, x[96] = 3e30f;
 }
 
+/* hk_op_ffn_act's silu at a SIMD level (vectors where ggml's silu takes
+ * ggml_v_expf) against the scalar hk_op_silu_mul, bit for bit: two tokens
+ * of rows whose length leaves a tail of 1-15, values from tiny to beyond
+ * the range where e^-x is a normal float (those go through the scalar
+ * code), both threads' column shares. */
+static void test_silu(hk_cpu_level lvl)
+{
+    const int64_t lens[] = {1, 15, 16, 17, 40, 72, 4864, 4871};
+    hk_pool *pool = hk_pool_new(2);
+    hk_cpu_level_set(lvl);
+    hk_backend *b = hk_backend_new(pool, HK_MATMUL_LLAMACPP, 64, 8, 16, 64, 64);
+    CHECK(pool && b, "silu %s: cannot make a backend", hk_cpu_level_name(lvl));
+    for (size_t k = 0; b && k < sizeof lens / sizeof lens[0]; k++) {
+        const int64_t n = lens[k], ld = n + 3;
+        float *g = malloc(sizeof(float) * (size_t)(2 * ld)), *want = malloc(sizeof(float) * (size_t)(2 * ld));
+        float *u = malloc(sizeof(float) * (size_t)(2 * ld));
+        fill_row(g, 2 * ld, 0);
+        fill_row(u, 2 * ld, 0);
+        for (int64_t i = 0; i < 2 * ld; i++) {
+            const float big[] = {1e-30f, -3e-8f, 90.0f, -90.0f, 87.5f, -104.0f, 150.0f, -200.0f, 30.0f, -30.0f};
+            g[i] = i % 13 == 5 ? big[(i / 13) % 10] : g[i] * (float)(1 + i % 7) * 3.0f;
+        }
+        memcpy(want, g, sizeof(float) * (size_t)(2 * ld));
+        hk_op_silu_mul(want, ld, u, ld, 2, n);
+        hk_op_ffn_act(b, false, g, ld, u, ld, 2, n);
+        int bad = 0;
+        for (int t = 0; t < 2; t++)
+            for (int64_t i = 0; i < n; i++) {
+                const float x = g[t * ld + i], y = want[t * ld + i];
+                bad += memcmp(&x, &y, sizeof x) != 0;
+            }
+        CHECK(bad == 0, "silu %s n=%lld: %d of %lld values differ from the scalar op", hk_cpu_level_name(lvl),
+              (long long)n, bad, (long long)(2 * n));
+        free(g);
+        free(want);
+        free(u);
+    }
+    hk_backend_free(b);
+    hk_pool_free(pool);
+}
+
 static void test_act(hk_cpu_level lvl)
 {
     const int64_t sizes[] = {256, 768, 4096, 11008};
@@ -980,6 +1021,7 @@ int main(int argc, char **argv)
         test_backend_matmul(lvl, HK_MATMUL_LLAMACPP);
         test_backend_matmul(lvl, HK_MATMUL_EXACT);
         test_backend_attention(lvl);
+        test_silu(lvl);
     }
     hk_cpu_level_set(active);
 #if defined(__x86_64__) || defined(__i386__)
