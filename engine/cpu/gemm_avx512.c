@@ -28,18 +28,14 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "avx512_common.h"
 #include "cpu_features.h"
 #include "kernels.h"
 #include "quant.h"
 
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512vnni,avx512vbmi"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512vnni,avx512vbmi")
-#endif
+HK_AVX512_KERNELS_BEGIN
 
-#define INLINE static inline __attribute__((always_inline))
+#define INLINE HK_AVX512_INLINE
 
 _Static_assert(HK_ACT_Q8P_QUAD_BYTES == 256, "packed quad: 2 x 64 quants, 16 lane sums, 16 scales");
 
@@ -104,24 +100,6 @@ INLINE __m512i load_upto(const uint8_t *p, int64_t n)
     if (n <= 0)
         return _mm512_setzero_si512();
     return _mm512_maskz_loadu_epi8((__mmask64)((1ull << n) - 1), p);
-}
-
-/* The F16 scales (the first two bytes of each block) of m <= 4 blocks,
- * stride bytes apart, spread over the lanes of their block (4 each), 0 past
- * m: gathered in general registers, which leaves the vector ports to the
- * products. */
-INLINE __m512 scales4(const uint8_t *p, size_t stride, int m)
-{
-    uint64_t v = 0;
-    for (int k = 0; k < 4; k++)
-        if (k < m) {
-            uint16_t a;
-            memcpy(&a, p + k * stride, 2);
-            v |= (uint64_t)a << (16 * k);
-        }
-    const __m128 d = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)v));
-    return _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
-                                 _mm512_castps128_ps512(d));
 }
 
 /* Byte i of the result: source byte src(i) of the 128 bytes (a, b) where
@@ -311,30 +289,6 @@ INLINE __m256i q3_K_scales(const uint8_t s[12])
     const uint32_t u3 = ((a1 >> 4) & 0x0F0F0F0Fu) | (((t >> 6) & 0x03030303u) << 4);
     const __m128i v = _mm_sub_epi8(_mm_setr_epi32((int)u0, (int)u1, (int)u2, (int)u3), _mm_set1_epi8(32));
     return _mm256_cvtepi8_epi16(v);
-}
-
-/* int32 lane l + lane l + 8: a 64-byte step's two 32-byte halves added */
-INLINE __m256i fold(__m512i v)
-{
-    return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
-}
-
-/* quant_x86.h's hsum_ps: the same additions in the same order */
-INLINE float hsum8(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-/* word w of the result: word (base + w / per) of v */
-INLINE __m512i spread16(__m512i v, int base, int per)
-{
-    short idx[32];
-    for (int w = 0; w < 32; w++)
-        idx[w] = (short)(base + w / per);
-    return _mm512_permutexvar_epi16(_mm512_loadu_si512(idx), v);
 }
 
 #define GEMM_K_BODY(PREP, STEP, FINISH, BLOCK)                                                                  \
@@ -631,11 +585,7 @@ GEMM_TYPE(gemm_f32, GEMM_FLOAT_BODY(float, F32_W16, F32_W8, F32_W1))
 #undef GEMM_BODY
 #undef GEMM_QUAD
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+HK_AVX512_KERNELS_END
 
 /* ---------------------------------------------------------------- table */
 

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "avx512_common.h"
 #include "kernels.h"
 #include "quant.h"
 
@@ -44,17 +45,12 @@
  * 16 KiB 80-83%; llama3.2-1b Q4_K_M: 2 KiB 75%, 4 KiB 77-79%, 8 KiB
  * 81-83%, 12 KiB 80-82%.  One prefetch per 128 bytes instead of every line
  * (the adjacent-line prefetcher fetching the other) fell to 65-70%. */
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512vnni,avx512vbmi"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512vnni,avx512vbmi")
-#endif
+HK_AVX512_KERNELS_BEGIN
 
 enum { ONE_PREFETCH = 8192 }; /* bytes ahead of each row being read (see above) */
 enum { ONE_F16_ROWS = 2 };    /* F16 rows in flight (see one_tok_f16) */
 
-#define ONE_INLINE static inline __attribute__((always_inline))
+#define ONE_INLINE HK_AVX512_INLINE
 
 /* The 16 bytes at p + stride * b in 128-bit lane b, for b < m; zeros in
  * the lanes past m (a row's last quad), whose bytes are never read. */
@@ -90,7 +86,7 @@ ONE_INLINE uint32_t one_u32(const uint8_t *p)
 
 /* The F16 scales (first two bytes of each block) of m <= 4 blocks as 16
  * floats, lanes 4b .. 4b+3 block b's, 0 past m: the values of
- * gemm_avx512.c's scales4.  Word broadcasts merged by 64-bit selects. */
+ * scales4 (avx512_common.h).  Word broadcasts merged by 64-bit selects. */
 ONE_INLINE __m512 one_scales_sel(const uint8_t *p, size_t stride, int m)
 {
     const __m256i odd = _mm256_setr_epi64x(0, -1, 0, -1), high = _mm256_setr_epi64x(0, 0, -1, -1);
@@ -103,19 +99,6 @@ ONE_INLINE __m512 one_scales_sel(const uint8_t *p, size_t stride, int m)
     const __m256i h01 = _mm256_ternarylogic_epi64(odd, b1, b0, 0xCA);
     const __m256i h23 = _mm256_ternarylogic_epi64(odd, b3, b2, 0xCA);
     return _mm512_cvtph_ps(_mm256_ternarylogic_epi64(high, h23, h01, 0xCA));
-}
-
-/* The same floats gathered in a general register, converted once and
- * spread (Q5_0, whose vector ports are busier with its fifth bits). */
-ONE_INLINE __m512 one_scales_gpr(const uint8_t *p, size_t stride, int m)
-{
-    uint64_t v = 0;
-    for (int k = 0; k < 4; k++)
-        if (k < m)
-            v |= (uint64_t)one_u16(p + k * stride) << (16 * k);
-    const __m128 d = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)v));
-    return _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
-                                 _mm512_castps128_ps512(d));
 }
 
 /* The products of a quad: gemm_avx512.c's GEMM_QUAD for one row and one
@@ -165,7 +148,9 @@ ONE_INLINE __m512 one_quad_q5_0(const uint8_t *q, int m, const uint8_t *aq, __m5
     /* imm 0xEA: (first & second) | third */
     const __m512i lo = _mm512_ternarylogic_epi32(z, m4, h_lo, 0xEA);
     const __m512i hi = _mm512_ternarylogic_epi32(_mm512_srli_epi16(z, 4), m4, h_hi, 0xEA);
-    return one_q8p_quad(lo, hi, one_scales_gpr(q, bs, m), aq, 4, acc);
+    /* the scales gathered in a general register (scales4): the vector
+     * ports are busier here with the fifth bits */
+    return one_q8p_quad(lo, hi, scales4(q, bs, m), aq, 4, acc);
 }
 
 /* u = q + 128 = q ^ 0x80 as unsigned */
@@ -272,27 +257,12 @@ ONE_INLINE __m512i one_spread8(__m128i v, int base, int per)
     return _mm512_maskz_permutexvar_epi8(0x5555555555555555ull, _mm512_loadu_si512(idx), _mm512_castsi128_si512(v));
 }
 
-/* word w of the result: word (base + w / per) of v (gemm_avx512.c spread16) */
-ONE_INLINE __m512i one_spread16(__m512i v, int base, int per)
-{
-    short idx[32];
-    for (int w = 0; w < 32; w++)
-        idx[w] = (short)(base + w / per);
-    return _mm512_permutexvar_epi16(_mm512_loadu_si512(idx), v);
-}
-
 /* the F16 at p as 8 equal floats */
 ONE_INLINE __m256 one_h8(const void *p)
 {
     uint16_t h;
     memcpy(&h, p, sizeof h);
     return _mm256_cvtph_ps(_mm_set1_epi16((short)h));
-}
-
-/* lane l + lane l + 8 of the 16 int32 lanes: the 256-bit kernels' lanes */
-ONE_INLINE __m256i one_fold(__m512i v)
-{
-    return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
 }
 
 /* isum of a block: u[k] holds elements 64k .. 64k+63 (unsigned), scl[k]
@@ -305,7 +275,7 @@ ONE_INLINE __m256i one_k_isum(const __m512i u[4], const __m512i scl[4], const hk
         isum1 = _mm512_dpwssd_epi32(isum1, _mm512_maddubs_epi16(u[k + 1], _mm512_loadu_si512(y->qs + 64 * k + 64)),
                                     scl[k + 1]);
     }
-    return one_fold(_mm512_add_epi32(isum0, isum1));
+    return fold(_mm512_add_epi32(isum0, isum1));
 }
 
 /* Q4_K/Q5_K's packed 6-bit scales and mins, get_scale_min_k4 four per word
@@ -453,7 +423,7 @@ ONE_INLINE __m256 one_blk_q3_K(const hk_block_q3_K *x, const hk_block_q8_K *y, _
         const __m512i hb = _mm512_multishift_epi64_epi8(one_fields(2 * k - 2, 2 * k - 1), hm);
         /* imm 0xF8: first | (second & third) */
         u[k] = _mm512_ternarylogic_epi32(one_low2(x->qs, k), hb, _mm512_set1_epi8(4), 0xF8);
-        scl[k] = one_spread16(_mm512_castsi256_si512(s16), 4 * k, 8);
+        scl[k] = spread16(_mm512_castsi256_si512(s16), 4 * k, 8);
     }
     const __m256i isum = one_k_isum(u, scl, y);
     /* sum scale * (u - 4) * y = sum scale * u * y - 4 * sum scale * bsum */
@@ -480,21 +450,12 @@ ONE_INLINE __m256 one_blk_q6_K(const hk_block_q6_K *x, const hk_block_q8_K *y, _
             _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), _mm512_srlv_epi16(q, shr), m2, 0xF8);
     }
     for (int k = 0; k < 4; k++)
-        scl[k] = one_spread16(sc16, 4 * k, 8);
+        scl[k] = spread16(sc16, 4 * k, 8);
     const __m256i isum = one_k_isum(u, scl, y);
     /* sum scale * (u - 32) * y = sum scale * u * y - 32 * sum scale * bsum */
     const __m256i corr = _mm256_madd_epi16(s8, _mm256_loadu_si256((const __m256i *)y->bsums));
     const __m256i tot = _mm256_sub_epi32(isum, _mm256_slli_epi32(corr, 5));
     return _mm256_fmadd_ps(_mm256_mul_ps(one_h8(&x->d), yd), _mm256_cvtepi32_ps(tot), acc);
-}
-
-/* quant_x86.h's hsum_ps: the same additions in the same order */
-ONE_INLINE float one_hsum8(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
 }
 
 #define ONE_K_BODY(BLK, BLOCK)                                                                                  \
@@ -515,15 +476,15 @@ ONE_INLINE float one_hsum8(__m256 v)
             a0 = BLK(&x0[i], &y[i], yd, a0);                                                                    \
             a1 = BLK(&x1[i], &y[i], yd, a1);                                                                    \
         }                                                                                                       \
-        y_out[r] = one_hsum8(a0);                                                                               \
-        y_out[r + 1] = one_hsum8(a1);                                                                           \
+        y_out[r] = hsum8(a0);                                                                               \
+        y_out[r + 1] = hsum8(a1);                                                                           \
     }                                                                                                           \
     if (r < nr) {                                                                                               \
         const BLOCK *x0 = (const BLOCK *)(const void *)((const uint8_t *)w + (size_t)r * ws);                   \
         __m256 a0 = _mm256_setzero_ps();                                                                        \
         for (int64_t i = 0; i < nb; i++)                                                                        \
             a0 = BLK(&x0[i], &y[i], _mm256_set1_ps(y[i].d), a0);                                                \
-        y_out[r] = one_hsum8(a0);                                                                               \
+        y_out[r] = hsum8(a0);                                                                               \
     }
 
 static void one_tok_q4_K(int64_t n, const void *w, size_t ws, int64_t nr, const void *act, float *y_out)
@@ -600,7 +561,7 @@ ONE_INLINE void one_rows_f16(int64_t n, const uint8_t *w, size_t ws, int rows, c
     for (int r = 0; r < rows; r++) {
         const uint16_t *wr = (const uint16_t *)(const void *)(w + (size_t)r * ws);
         const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a[r]), 1));
-        float v = one_hsum8(_mm256_add_ps(_mm512_castps512_ps256(a[r]), hi));
+        float v = hsum8(_mm256_add_ps(_mm512_castps512_ps256(a[r]), hi));
         for (int64_t k = i; k < n; k++)
             v += _cvtsh_ss(wr[k]) * x[k];
         y[r] = v;
@@ -616,11 +577,7 @@ static void one_tok_f16(int64_t n, const void *w, size_t ws, int64_t nr, const v
         one_rows_f16(n, (const uint8_t *)w + (size_t)r * ws, ws, 1, act, y + r);
 }
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+HK_AVX512_KERNELS_END
 
 hk_one_tok_fn hk_cpu_one_tok_avx512(hk_type t)
 {
