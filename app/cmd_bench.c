@@ -8,6 +8,7 @@
  * generation it also shows the roofline: the bytes of weights one token
  * reads against the machine's read bandwidth, measured here. */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -406,19 +407,43 @@ static void print_row(bool json, const char *path, const model_info *mi, int thr
 
 /* ---------------------------------------------------------------- bench */
 
+/* How much of a model was in memory after its tests, and in huge pages. */
+typedef struct huge_use {
+    bool known;
+    uint64_t resident, huge;
+} huge_use;
+
+/* --cold: the file's clean cached pages dropped, so the model is read from
+ * disk again (and, through hark's mapping, into 2 MiB folios where the
+ * file system has them).  Pages another process maps stay.  0 or -1
+ * (errno). */
+static int drop_cached(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
+    if (rc) {
+        errno = rc;
+        return -1;
+    }
+    return 0;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     const char *models[MAX_LIST];
     int n_models = 0;
     int_list pp = {1, {512}}, tg = {1, {128}}, th = {0, {0}};
     int64_t reps = 5, membw_mib = 0;
-    bool json = false;
+    bool json = false, cold = false;
     hk_session_params base = hk_session_default_params();
     cli_args c = {"bench", argc, argv, 1, false};
     for (; c.i < argc && !c.bad; c.i++) {
         if (cli_opt(&c, "-h", "--help")) {
             printf("usage: hark bench -m FILE [-m FILE ...] [-p 512] [-n 128] [-t THREADS] [-r REPS]\n"
-                   "                  [--backend auto|cpu|vulkan] [--device N] [--json]\n"
+                   "                  [--backend auto|cpu|vulkan] [--device N] [--json] [--cold]\n"
                    "Measure prompt (ppN) and generation (tgN) speed as llama-bench does: random tokens,\n"
                    "an empty cache per repetition, one warm-up run, then mean ± sd of tokens/s.  For\n"
                    "generation also the bytes of weights read per token, the machine's read bandwidth\n"
@@ -433,10 +458,17 @@ int cmd_bench(int argc, char **argv)
                    "                          backend column shows where each test ran\n"
                    "      --device N          Vulkan device (see hark devices)\n"
                    "      --json              one JSON object per line and test instead of the table\n"
+                   "      --cold              drop each model file from the page cache before loading it,\n"
+                   "                          so that it is read again, into huge pages where the kernel\n"
+                   "                          can (see \"weights in huge pages\" below the table)\n"
                    "      --membw-mib N       buffer of the bandwidth probe (default: 4x the last-level\n"
                    "                          cache, at least 1 GiB; smaller measures caches)\n"
                    "\nPeak RSS (table footer, \"peak_rss_mib\") is this process's so far: with several\n"
-                   "models, that of the largest yet.  Make test models with 'hark mkmodel'.\n");
+                   "models, that of the largest yet.  The footer also says how much of each model was\n"
+                   "mapped in huge pages, which spares generation a TLB miss every 4 KiB: hark asks for\n"
+                   "them, and the kernel gives them to a file it reads from disk for such a mapping,\n"
+                   "not to one it already holds in small pages (--cold reads it again).  Make test\n"
+                   "models with 'hark mkmodel'.\n");
             return 0;
         } else if (cli_opt(&c, "-m", "--model")) {
             const char *m = cli_value(&c);
@@ -455,6 +487,8 @@ int cmd_bench(int argc, char **argv)
         } else if (cli_backend_option(&c, &base)) {
         } else if (cli_opt(&c, NULL, "--json")) {
             json = true;
+        } else if (cli_opt(&c, NULL, "--cold")) {
+            cold = true;
         } else if (cli_opt(&c, NULL, "--membw-mib")) {
             cli_int(&c, 1, 1 << 20, &membw_mib);
         } else {
@@ -491,8 +525,13 @@ int cmd_bench(int argc, char **argv)
 
     int status = 0;
     bool header = false;
+    huge_use huge[MAX_LIST] = {0};
     for (int mi_idx = 0; mi_idx < n_models && !status; mi_idx++) {
         hk_error err;
+        if (cold && drop_cached(models[mi_idx])) {
+            status = cli_error("bench: %s: cannot drop it from the page cache: %s", models[mi_idx], strerror(errno));
+            break;
+        }
         hk_model *m = hk_model_load(models[mi_idx], &err);
         if (!m) {
             status = cli_error("%s", err.msg);
@@ -521,6 +560,8 @@ int cmd_bench(int argc, char **argv)
                 print_row(json, models[mi_idx], &mi, th.v[ti], test, is_tg, &r, r.gpu ? dev_gbs : gbs[ti]);
             }
         }
+        /* after the tests, with the weights they read in memory */
+        huge[mi_idx].known = hk_gguf_huge_pages(hk_model_gguf(m), &huge[mi_idx].resident, &huge[mi_idx].huge) == 0;
         hk_model_free(m);
     }
     if (!json && header) {
@@ -533,6 +574,13 @@ int cmd_bench(int argc, char **argv)
         }
         if (dev_gbs > 0)
             printf("device read bandwidth (%s): %.2f GB/s\n", dev.device, dev_gbs);
+        for (int i = 0; i < n_models; i++) {
+            if (!huge[i].known || !huge[i].resident)
+                continue;
+            const char *b = strrchr(models[i], '/');
+            printf("weights in huge pages (%s): %.0f%% of the %.1f MiB in memory\n", b ? b + 1 : models[i],
+                   100.0 * (double)huge[i].huge / (double)huge[i].resident, (double)huge[i].resident / 1048576.0);
+        }
         printf("peak RSS: %.1f MiB\n", peak_rss_mib());
     }
     fflush(stdout);

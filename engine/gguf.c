@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -417,6 +418,49 @@ hk_gguf *hk_gguf_open_memory(const void *buf, size_t size, const char *name, hk_
     return open_common(buf, size, name, false, err);
 }
 
+/* The file mapped read-only at an address that is a multiple of
+ * HK_GGUF_MAP_ALIGN (2 MiB), advised MADV_HUGEPAGE: where the kernel keeps
+ * the file in 2 MiB folios (it reads them so for a mapping with that advice
+ * whose file is not yet cached, ext4 and others since Linux 6.16), it then
+ * maps each with one page-table entry, which needs the address and the file
+ * offset to agree modulo 2 MiB.  Generation reads every weight once per
+ * token, and through 4 KiB pages every 4 KiB costs a TLB miss, also to the
+ * prefetches the one-token kernels issue ahead of the rows: on the 2-core
+ * Sapphire Rapids VM hark bench tg64 of llama3.2-1b Q4_K_M went from 82% to
+ * 85-86% of the read roofline with the file in 2 MiB pages.  The advice is
+ * only that: without transparent huge pages, or with the file already
+ * cached in small folios, the mapping is an ordinary one.  MAP_FAILED with
+ * errno set on failure. */
+static void *map_file(int fd, size_t size)
+{
+    const size_t align = HK_GGUF_MAP_ALIGN;
+    if (size < align || size > SIZE_MAX - align)
+        return mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+    /* reserve size + align bytes of addresses, put the file at the first
+     * aligned one, give back the rest */
+    uint8_t *res = mmap(NULL, size + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (res == MAP_FAILED)
+        return MAP_FAILED;
+    uint8_t *at = (uint8_t *)(((uintptr_t)res + align - 1) & ~(uintptr_t)(align - 1));
+    void *map = mmap(at, size, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0);
+    if (map == MAP_FAILED) {
+        int e = errno;
+        munmap(res, size + align);
+        errno = e;
+        return MAP_FAILED;
+    }
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    const size_t end = ((size_t)(at - res) + size + page - 1) / page * page;
+    if (at > res)
+        munmap(res, (size_t)(at - res));
+    if (end < size + align)
+        munmap(res + end, size + align - end);
+#ifdef MADV_HUGEPAGE
+    (void)madvise(map, size, MADV_HUGEPAGE); /* advice: EINVAL without THP is fine */
+#endif
+    return map;
+}
+
 hk_gguf *hk_gguf_open(const char *path, hk_error *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -440,7 +484,7 @@ hk_gguf *hk_gguf_open(const char *path, hk_error *err)
         close(fd);
         return NULL;
     }
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    void *map = map_file(fd, (size_t)st.st_size);
     int map_errno = errno;
     close(fd); /* the mapping keeps the file alive */
     if (map == MAP_FAILED) {
@@ -451,6 +495,35 @@ hk_gguf *hk_gguf_open(const char *path, hk_error *err)
     if (!g)
         munmap(map, (size_t)st.st_size);
     return g;
+}
+
+int hk_gguf_huge_pages(const hk_gguf *g, uint64_t *resident, uint64_t *huge)
+{
+    *resident = *huge = 0;
+    if (!g->mapped)
+        return -1;
+    FILE *f = fopen("/proc/self/smaps", "re");
+    if (!f)
+        return -1;
+    const uintptr_t lo = (uintptr_t)g->base, hi = lo + g->size;
+    bool in = false, seen = false;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        unsigned long a, b;
+        unsigned long long kb;
+        char dash;
+        /* a mapping's first line: "start-end perms offset dev inode path" */
+        if (sscanf(line, "%lx%c%lx ", &a, &dash, &b) == 3 && dash == '-') {
+            in = a < hi && b > lo;
+            seen |= in;
+        } else if (in && sscanf(line, "Rss: %llu kB", &kb) == 1) {
+            *resident += (uint64_t)kb << 10;
+        } else if (in && sscanf(line, "FilePmdMapped: %llu kB", &kb) == 1) {
+            *huge += (uint64_t)kb << 10;
+        }
+    }
+    fclose(f);
+    return seen ? 0 : -1;
 }
 
 void hk_gguf_close(hk_gguf *g)

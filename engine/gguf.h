@@ -76,12 +76,20 @@ typedef struct hk_gguf {
     uint64_t data_offset;    /* start of the tensor-data section in the file */
 } hk_gguf;
 
+/* A mapped file of at least this many bytes starts at a multiple of it,
+ * with the advice to map it in huge pages (gguf.c map_file). */
+#define HK_GGUF_MAP_ALIGN ((size_t)2 << 20)
+
 /* Open and validate a file.  On error returns NULL and err says e.g.
  * "model.gguf: tensor 'blk.3.attn_q.weight' ends past end of file". */
 hk_gguf *hk_gguf_open(const char *path, hk_error *err);
 /* Same over caller memory that outlives the result (fuzzing, tests). */
 hk_gguf *hk_gguf_open_memory(const void *buf, size_t size, const char *name, hk_error *err);
 void hk_gguf_close(hk_gguf *g);
+/* How much of a mapped file is in memory now (*resident) and how much of
+ * that is mapped in huge pages (*huge), in bytes, from /proc/self/smaps;
+ * -1 (both 0) when the file is not mapped or that cannot be read. */
+int hk_gguf_huge_pages(const hk_gguf *g, uint64_t *resident, uint64_t *huge);
 
 /* Lookups: NULL / false when absent or of an incompatible type. */
 const hk_gguf_kv *hk_gguf_find(const hk_gguf *g, const char *key);

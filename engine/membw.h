@@ -11,8 +11,9 @@
  * returns the best of several timed passes after a warm-up, in GB/s
  * (10^9 bytes per second).  The buffer is 1 GiB or four times the
  * last-level cache, whichever is larger, and less when the machine has
- * little free memory; its pages are ordinary ones, as a model file's are.  Returns a negative value when memory or threads
- * cannot be had.  Allocates and frees its buffer: call it where that cannot
+ * little free memory.  It is measured twice, in ordinary pages and in
+ * transparent huge pages, as a model file's may be; the higher counts.
+ * Returns a negative value when memory or threads cannot be had.  Allocates and frees its buffer: call it where that cannot
  * disturb what is being measured (hark bench runs it in a child process so
  * the buffer never counts in its own peak RSS). */
 double hk_measure_read_bandwidth(int n_threads);

@@ -57,6 +57,13 @@ check "bench table runs" $?
 grep -q "^| model" "$tmp/table" && grep -q "| *pp8 |" "$tmp/table" && grep -q "| *tg2 |" "$tmp/table" &&
   grep -q "read bandwidth (2 threads):" "$tmp/table" && grep -q "peak RSS:" "$tmp/table"
 check "bench table has header, pp8 and tg2 rows, footer" $?
+# how much of the model was in huge pages: a percentage of what was in memory
+grep -E -q "^weights in huge pages \(m\.gguf\): [0-9]+% of the [0-9.]+ MiB in memory$" "$tmp/table"
+check "bench footer: weights in huge pages" $?
+# --cold drops the file from the page cache first and runs the same
+"$HARK" bench -m "$tmp/m.gguf" -p 0 -n 2 -r 1 -t 1 $BW --cold >"$tmp/cold" 2>"$tmp/err" &&
+  grep -q "| *tg2 |" "$tmp/cold" && grep -q "^weights in huge pages (m.gguf)" "$tmp/cold"
+check "bench --cold" $?
 # -p 0: generation only
 "$HARK" bench -m "$tmp/m.gguf" -p 0 -n 2 -r 1 $BW --json >"$tmp/j2" 2>&1 && [ "$(wc -l <"$tmp/j2")" -eq 1 ] &&
   grep -q '"test": "tg2"' "$tmp/j2"

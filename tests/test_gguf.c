@@ -557,6 +557,76 @@ static void test_open_errors(void)
     unlink(tiny);
 }
 
+/* A file of several MiB is mapped at a multiple of HK_GGUF_MAP_ALIGN with
+ * the huge-page advice ("hg" in the mapping's VmFlags, where the kernel has
+ * transparent huge pages at all), and hk_gguf_huge_pages accounts for what
+ * is in memory.  Whether the kernel then gives huge pages depends on the
+ * file system and on what the page cache already holds, so only the
+ * accounting is checked there. */
+static void test_mapping(void)
+{
+    hk_error err = {{0}};
+    const char *path = tmp_path("big.gguf");
+    enum { N = 5 << 18 }; /* 5 MiB of F32 */
+    float *data = malloc(sizeof(float) * N);
+    CHECK(data != NULL, "alloc");
+    if (!data)
+        return;
+    for (int i = 0; i < N; i++)
+        data[i] = (float)i;
+    hk_gguf_writer *w = hk_gguf_writer_new();
+    const int64_t ne[1] = {N};
+    hk_gguf_writer_add_str(w, "general.architecture", "llama");
+    CHECK(hk_gguf_writer_add_tensor(w, "big", HK_TYPE_F32, 1, ne, data) == 0, "big");
+    CHECK(hk_gguf_writer_write(w, path, NULL, NULL, &err) == 0, "write big: %s", err.msg);
+    hk_gguf_writer_free(w);
+    free(data);
+    hk_gguf *g = hk_gguf_open(path, &err);
+    CHECK(g != NULL, "%s", err.msg);
+    if (!g)
+        return;
+    CHECK((uintptr_t)g->base % HK_GGUF_MAP_ALIGN == 0, "mapped at %p, not a multiple of 2 MiB", (void *)g->base);
+    /* the whole file readable through the mapping (none of it unmapped
+     * with the reservation's slack) */
+    const hk_gguf_tensor *t = hk_gguf_find_tensor(g, "big");
+    CHECK(t && ((const float *)t->data)[N - 1] == (float)(N - 1) && ((const float *)t->data)[0] == 0.0f, "data");
+    volatile uint8_t sink = 0;
+    for (size_t i = 0; i < g->size; i += 4096)
+        sink += g->base[i];
+    (void)sink;
+    uint64_t resident = 0, huge = 0;
+    CHECK(hk_gguf_huge_pages(g, &resident, &huge) == 0, "huge pages of a mapped file");
+    CHECK(resident >= g->size / 4096 * 4096 && resident <= (g->size + HK_GGUF_MAP_ALIGN) && huge <= resident,
+          "resident %llu, huge %llu of %zu bytes", (unsigned long long)resident, (unsigned long long)huge, g->size);
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (f) { /* the kernel has THP: the advice must be on the mapping */
+        fclose(f);
+        FILE *sm = fopen("/proc/self/smaps", "r");
+        char line[512];
+        bool in = false, advised = false;
+        while (sm && fgets(line, sizeof line, sm)) {
+            unsigned long a, b;
+            char dash;
+            if (sscanf(line, "%lx%c%lx ", &a, &dash, &b) == 3 && dash == '-')
+                in = a <= (uintptr_t)g->base && (uintptr_t)g->base < b;
+            else if (in && strncmp(line, "VmFlags:", 8) == 0 && strstr(line, " hg"))
+                advised = true;
+        }
+        if (sm)
+            fclose(sm);
+        CHECK(advised, "the mapping has no MADV_HUGEPAGE (VmFlags hg)");
+    }
+    hk_gguf_close(g);
+    /* memory a caller lends is no mapping */
+    buf b = {0};
+    minimal_file(&b, "t", 32);
+    hk_gguf *m = open_bytes(b.p, b.len, "mem.gguf", &err);
+    CHECK(m && hk_gguf_huge_pages(m, &resident, &huge) == -1 && resident == 0, "borrowed memory: no huge-page count");
+    close_bytes(m);
+    b_free(&b);
+    unlink(path);
+}
+
 /* ---- writer ---- */
 
 static uint8_t *slurp(const char *path, size_t *n)
@@ -1387,6 +1457,7 @@ int main(void)
     test_nested_arrays();
     test_tensor_errors();
     test_open_errors();
+    test_mapping();
     test_getters();
     test_truncation();
     test_writer();
