@@ -27,6 +27,7 @@ typedef uint64_t v8u64 __attribute__((vector_size(64)));
 typedef struct shared {
     uint8_t *buf;
     size_t slice;              /* bytes per thread (multiple of 4096) */
+    bool touch;                /* write the slice first (a buffer of our own) */
     int n_threads;
     int passes;                /* timed passes, after one warm-up */
     pthread_barrier_t start;   /* every pass starts with all threads together */
@@ -105,7 +106,8 @@ static void *run_worker(void *arg)
     /* First touch by the thread that will read the slice: on a NUMA machine
      * its pages land next to it, as a model's pages do for the thread that
      * keeps reading the same rows. */
-    memset(mine, 0x5a + w->idx, sh->slice);
+    if (sh->touch)
+        memset(mine, 0x5a + w->idx, sh->slice);
     for (int pass = 0; pass <= sh->passes; pass++) {
         pthread_barrier_wait(&sh->start);
         double t0 = now_s();
@@ -142,51 +144,26 @@ static size_t default_bytes(void)
     return want;
 }
 
-/* One measurement over a buffer in ordinary pages, or with the advice to
- * use transparent huge pages (huge); -1 when memory or threads cannot be
- * had. */
-static double measure_pages(int n_threads, size_t bytes, int passes, bool huge)
+static int clamp_threads(int n_threads)
 {
     if (n_threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         n_threads = n > 0 ? (int)n : 1;
     }
-    if (n_threads > MAX_THREADS)
-        n_threads = MAX_THREADS;
-    if (passes < 1)
-        passes = 1;
-    size_t slice = bytes / (size_t)n_threads / 4096 * 4096;
-    if (slice == 0)
-        slice = 4096;
-    const size_t total = slice * (size_t)n_threads;
-    /* huge pages need a 2 MiB-aligned start: map 2 MiB more and skip to it */
-    const size_t align = huge ? (size_t)2 << 20 : 0, mapped = total + align;
-    uint8_t *raw = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED)
-        return -1;
-    uint8_t *buf = raw;
-    if (huge) {
-        buf = (uint8_t *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
-#ifdef MADV_HUGEPAGE
-        if (madvise(buf, total, MADV_HUGEPAGE)) {
-            munmap(raw, mapped);
-            return -1; /* no transparent huge pages here */
-        }
-#else
-        munmap(raw, mapped);
-        return -1;
-#endif
-    }
-#ifdef MADV_NOHUGEPAGE
-    else
-        (void)madvise(buf, total, MADV_NOHUGEPAGE); /* ordinary even where THP is "always" */
-#endif
+    return n_threads > MAX_THREADS ? MAX_THREADS : n_threads;
+}
 
-    shared sh = {.buf = buf, .slice = slice, .n_threads = n_threads, .passes = passes, .best_s = 1e30};
+/* n_threads threads each read their slice of buf (slice bytes, 4096-byte
+ * aligned) passes times after a warm-up, all together; GB/s of the best
+ * pass, -1 when threads cannot be had.  touch: write the slices first. */
+static double read_threads(uint8_t *buf, size_t slice, int n_threads, int passes, bool touch)
+{
+    const size_t total = slice * (size_t)n_threads;
+    shared sh = {.buf = buf, .slice = slice, .touch = touch, .n_threads = n_threads, .passes = passes, .best_s = 1e30};
     worker *ws = calloc((size_t)n_threads, sizeof *ws);
     double gbs = -1;
     if (!ws)
-        goto unmap;
+        return -1;
     if (pthread_barrier_init(&sh.start, NULL, (unsigned)n_threads))
         goto free_ws;
     if (pthread_barrier_init(&sh.end, NULL, (unsigned)n_threads))
@@ -221,9 +198,61 @@ destroy_start:
     pthread_barrier_destroy(&sh.start);
 free_ws:
     free(ws);
-unmap:
+    return gbs;
+}
+
+/* One measurement over a buffer in ordinary pages, or with the advice to
+ * use transparent huge pages (huge); -1 when memory or threads cannot be
+ * had. */
+static double measure_pages(int n_threads, size_t bytes, int passes, bool huge)
+{
+    n_threads = clamp_threads(n_threads);
+    if (passes < 1)
+        passes = 1;
+    size_t slice = bytes / (size_t)n_threads / 4096 * 4096;
+    if (slice == 0)
+        slice = 4096;
+    const size_t total = slice * (size_t)n_threads;
+    /* huge pages need a 2 MiB-aligned start: map 2 MiB more and skip to it */
+    const size_t align = huge ? (size_t)2 << 20 : 0, mapped = total + align;
+    uint8_t *raw = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED)
+        return -1;
+    uint8_t *buf = raw;
+    if (huge) {
+        buf = (uint8_t *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+#ifdef MADV_HUGEPAGE
+        if (madvise(buf, total, MADV_HUGEPAGE)) {
+            munmap(raw, mapped);
+            return -1; /* no transparent huge pages here */
+        }
+#else
+        munmap(raw, mapped);
+        return -1;
+#endif
+    }
+#ifdef MADV_NOHUGEPAGE
+    else
+        (void)madvise(buf, total, MADV_NOHUGEPAGE); /* ordinary even where THP is "always" */
+#endif
+    const double gbs = read_threads(buf, slice, n_threads, passes, true);
     munmap(raw, mapped);
     return gbs;
+}
+
+double hk_measure_read_bandwidth_of(const void *p, size_t bytes, int n_threads, int passes)
+{
+    n_threads = clamp_threads(n_threads);
+    if (passes < 1)
+        passes = 1;
+    /* whole 4 KiB pages inside [p, p + bytes), split evenly */
+    const uintptr_t lo = ((uintptr_t)p + 4095) & ~(uintptr_t)4095, hi = ((uintptr_t)p + bytes) & ~(uintptr_t)4095;
+    if (hi <= lo)
+        return -1;
+    const size_t slice = (size_t)(hi - lo) / (size_t)n_threads / 4096 * 4096;
+    if (slice == 0)
+        return -1;
+    return read_threads((uint8_t *)lo, slice, n_threads, passes, false);
 }
 
 /* Model weights are a file mapping, in 4 KiB pages or, where the kernel

@@ -22,4 +22,12 @@ double hk_measure_read_bandwidth(int n_threads);
  * (tests use a small buffer; the number is then a cache bandwidth). */
 double hk_measure_read_bandwidth_ex(int n_threads, size_t bytes, int passes);
 
+/* The same read of memory the caller has, such as a model's mapped
+ * weights (only read, never written), n_threads threads each taking an
+ * even share of its whole 4 KiB pages; -1 when it holds no such page per
+ * thread or threads cannot be had.  How fast a machine reads depends on
+ * where its memory is: in a virtual machine the page cache holding a file
+ * may read slower than a fresh buffer (hark bench). */
+double hk_measure_read_bandwidth_of(const void *p, size_t bytes, int n_threads, int passes);
+
 #endif

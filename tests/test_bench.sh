@@ -44,8 +44,12 @@ for l in lines:
     if o["test"].startswith("tg"):
         assert o["bytes_per_token"] > 0
         assert o["bandwidth_gbs"] > 0 and o["roofline_pct"] > 0
+        # the weights' own pages, read right after the test
+        assert o["weights_bandwidth_gbs"] > 0 and o["weights_roofline_pct"] > 0
+        want = 100 * o["tokens_per_s"] * o["bytes_per_token"] / (o["weights_bandwidth_gbs"] * 1e9)
+        assert abs(o["weights_roofline_pct"] - want) <= 0.01 + 1e-3 * want, (o, want)
     else:
-        assert "bytes_per_token" not in o and "roofline_pct" not in o
+        assert "bytes_per_token" not in o and "roofline_pct" not in o and "weights_bandwidth_gbs" not in o
     tests.append((o["threads"], o["test"]))
 assert tests == [(1, "pp16"), (1, "tg4"), (2, "pp16"), (2, "tg4")], tests
 PY
@@ -57,6 +61,8 @@ check "bench table runs" $?
 grep -q "^| model" "$tmp/table" && grep -q "| *pp8 |" "$tmp/table" && grep -q "| *tg2 |" "$tmp/table" &&
   grep -q "read bandwidth (2 threads):" "$tmp/table" && grep -q "peak RSS:" "$tmp/table"
 check "bench table has header, pp8 and tg2 rows, footer" $?
+grep -E -q "^read bandwidth of the weights' own pages \(m\.gguf, 2 threads\): [0-9.]+ GB/s, tg2 at [0-9.]+% of it$" "$tmp/table"
+check "bench footer: the weights' own pages" $?
 # how much of the model was in huge pages: a percentage of what was in memory
 grep -E -q "^weights in huge pages \(m\.gguf\): [0-9]+% of the [0-9.]+ MiB in memory$" "$tmp/table"
 check "bench footer: weights in huge pages" $?

@@ -393,6 +393,25 @@ static void test_bandwidth(void)
     /* a small buffer: this checks the probe works, not the machine */
     double gbs = hk_measure_read_bandwidth_ex(2, (size_t)8 << 20, 2);
     CHECK(gbs > 0 && isfinite(gbs), "bandwidth %g", gbs);
+
+    /* memory of the caller's, read in place and left as it was, from an
+     * address that is no page boundary */
+    const size_t n = (size_t)8 << 20;
+    uint8_t *buf = malloc(n);
+    CHECK(buf != NULL, "alloc");
+    if (!buf)
+        return;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (uint8_t)(i * 131 + 7);
+    gbs = hk_measure_read_bandwidth_of(buf + 100, n - 200, 2, 2);
+    CHECK(gbs > 0 && isfinite(gbs), "bandwidth of the caller's memory %g", gbs);
+    size_t changed = 0;
+    for (size_t i = 0; i < n; i++)
+        changed += buf[i] != (uint8_t)(i * 131 + 7);
+    CHECK(changed == 0, "%zu bytes of the caller's memory changed", changed);
+    /* less than a whole page per thread: nothing to measure */
+    CHECK(hk_measure_read_bandwidth_of(buf + 100, 6000, 2, 2) < 0, "a page and a half for two threads");
+    free(buf);
 }
 
 int main(void)
