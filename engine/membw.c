@@ -259,9 +259,9 @@ double hk_measure_read_bandwidth_of(const void *p, size_t bytes, int n_threads, 
  * keeps the file in 2 MiB folios, in huge pages (gguf.c map_file); the
  * roofline is meant to be the most that reading them could reach, so both
  * kinds are measured and the higher counts.  On the 2-core Sapphire Rapids
- * VM the ordinary pages were the faster (28.7 against 26.4 GB/s, two
- * threads), though a read loop over a model file gets the same from both;
- * machines where huge pages save more TLB misses than that differ. */
+ * VM, two threads, ordinary pages read 28.6-28.8 GB/s and huge ones
+ * 26.4-29.5 from one run to the next; machines where huge pages save more
+ * TLB misses than a plain read loop suffers differ. */
 double hk_measure_read_bandwidth_ex(int n_threads, size_t bytes, int passes)
 {
     const double small = measure_pages(n_threads, bytes, passes, false);
