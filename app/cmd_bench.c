@@ -393,6 +393,13 @@ static void human_count(char *out, size_t n, double c)
         snprintf(out, n, "%.2f M", c / 1e6);
 }
 
+/* The file name of a path, as the table shows models. */
+static const char *file_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
 static const char TABLE_HEAD[] =
     "| model                          | type   |       size |   params | backend | threads |   test |"
     "              t/s |  MB/token | roofline t/s | % roofline |\n"
@@ -424,8 +431,7 @@ static void print_row(bool json, const char *path, const model_info *mi, int thr
         }
         printf(", \"peak_rss_mib\": %.1f}\n", peak_rss_mib());
     } else {
-        const char *base = strrchr(path, '/');
-        base = base ? base + 1 : path;
+        const char *base = file_name(path);
         char size[32], params[32], tps[48], bpt[24] = "", rt[24] = "", pct[24] = "";
         human_bytes(size, sizeof size, (double)mi->size);
         human_count(params, sizeof params, (double)mi->params);
@@ -638,15 +644,13 @@ int cmd_bench(int argc, char **argv)
         if (dev_gbs > 0)
             printf("device read bandwidth (%s): %.2f GB/s\n", dev.device, dev_gbs);
         for (int i = 0; i < n_own; i++) {
-            const char *b = strrchr(models[own[i].model], '/');
             printf("read bandwidth of the weights' own pages (%s, %d threads): %.2f GB/s, tg%d at %.1f%% of it\n",
-                   b ? b + 1 : models[own[i].model], own[i].threads, own[i].gbs, own[i].n_gen, own[i].pct);
+                   file_name(models[own[i].model]), own[i].threads, own[i].gbs, own[i].n_gen, own[i].pct);
         }
         for (int i = 0; i < n_models; i++) {
             if (!huge[i].known || !huge[i].resident)
                 continue;
-            const char *b = strrchr(models[i], '/');
-            printf("weights in huge pages (%s): %.0f%% of the %.1f MiB in memory\n", b ? b + 1 : models[i],
+            printf("weights in huge pages (%s): %.0f%% of the %.1f MiB in memory\n", file_name(models[i]),
                    100.0 * (double)huge[i].huge / (double)huge[i].resident, (double)huge[i].resident / 1048576.0);
         }
         printf("peak RSS: %.1f MiB\n", peak_rss_mib());

@@ -158,6 +158,8 @@ static int clamp_threads(int n_threads)
  * pass, -1 when threads cannot be had.  touch: write the slices first. */
 static double read_threads(uint8_t *buf, size_t slice, int n_threads, int passes, bool touch)
 {
+    if (passes < 1)
+        passes = 1;
     const size_t total = slice * (size_t)n_threads;
     shared sh = {.buf = buf, .slice = slice, .touch = touch, .n_threads = n_threads, .passes = passes, .best_s = 1e30};
     worker *ws = calloc((size_t)n_threads, sizeof *ws);
@@ -207,8 +209,6 @@ free_ws:
 static double measure_pages(int n_threads, size_t bytes, int passes, bool huge)
 {
     n_threads = clamp_threads(n_threads);
-    if (passes < 1)
-        passes = 1;
     size_t slice = bytes / (size_t)n_threads / 4096 * 4096;
     if (slice == 0)
         slice = 4096;
@@ -243,8 +243,6 @@ static double measure_pages(int n_threads, size_t bytes, int passes, bool huge)
 double hk_measure_read_bandwidth_of(const void *p, size_t bytes, int n_threads, int passes)
 {
     n_threads = clamp_threads(n_threads);
-    if (passes < 1)
-        passes = 1;
     /* whole 4 KiB pages inside [p, p + bytes), split evenly */
     const uintptr_t lo = ((uintptr_t)p + 4095) & ~(uintptr_t)4095, hi = ((uintptr_t)p + bytes) & ~(uintptr_t)4095;
     if (hi <= lo)
