@@ -8,7 +8,8 @@
 
 /* Reads a buffer far larger than the last-level cache with n_threads
  * threads (<= 0: one per online CPU), each streaming its own slice, and
- * returns the best of several timed passes after a warm-up, in GB/s
+ * returns the best of several timed passes after a warm-up (passes in each
+ * of the ways of reading membw.c tries), in GB/s
  * (10^9 bytes per second).  The buffer is 1 GiB or four times the
  * last-level cache, whichever is larger, and less when the machine has
  * little free memory.  It is measured twice, in ordinary pages and in

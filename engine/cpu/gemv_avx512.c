@@ -33,6 +33,9 @@
  * Sapphire Rapids VM (rows of 896 in L2, one thread): Q5_0 16 -> 23 GB/s,
  * Q8_0 28 -> 40, Q4_0 18 -> 25 against the row-group kernel at (1, 1).
  *
+ * (Read-roofline percentages in this file are of the bandwidth probe of
+ * their time, which read 14-17% below the machine's best; membw.c.)
+ *
  * Generation streams the weights from memory, and a core reaches its share
  * of the bandwidth only with many lines in flight while it computes.  So
  * the kernels ask for the weights ONE_PREFETCH bytes ahead of each of the
