@@ -30,7 +30,9 @@ typedef uint64_t v8u64 __attribute__((vector_size(64)));
  *   - READ_LINES: one 64-byte line per step into one accumulator;
  *   - READ_PAIRS: blocks of 2 KiB read as two 1 KiB streams side by side,
  *     each line asked for PAIR_FAR bytes ahead into L2 and PAIR_NEAR into
- *     L1, as the one-token kernels read two weight rows (gemv_avx512.c).
+ *     L1, as the one-token kernels read two weight rows (gemv_avx512.c);
+ *     the last block's prefetches reach past the slice, which is harmless
+ *     (a prefetch never faults) even in the caller's memory.
  * On the 2-core Sapphire Rapids VM, two threads, 2 GiB in huge pages, the
  * first read 30.4-31.6 GB/s, the second 33.9-36.0 and the third 33.9-38.5
  * in the same minutes; the wide loop alone, the probe until Nov 2026, put
