@@ -4,9 +4,11 @@
  * mutex: the caller publishes fn and arg and bumps job_gen, which spinning
  * workers watch, and takes the mutex only when a worker has gone to sleep.
  * Handing every job over under the mutex cost a futex wake-up when a
- * spinning worker met the caller inside it: qwen2.5-0.5b generation
- * measured 1.2 us from the call to thread 0's start of a matmul and 2.6 us
- * to the worker's, about 145 times a token.  Barriers spin and then yield:
+ * spinning worker met the caller inside it: in qwen2.5-0.5b generation a
+ * matmul started on thread 0 0.3-1.2 us after the call and on the worker
+ * 0.8-2.6 us after, about 145 jobs a token; handed over this way, 0.3-0.9
+ * and 0.3-1.5 us (tokens/s did not move beyond the noise of the 2-core
+ * VM, +-2%).  Barriers spin and then yield:
  * the machine may have fewer free cores than threads, and a waiter that
  * never yields could starve the thread it waits for. */
 #include "threadpool.h"
