@@ -6,7 +6,7 @@
  * Handing every job over under the mutex cost a futex wake-up when a
  * spinning worker met the caller inside it: in qwen2.5-0.5b generation a
  * matmul started on thread 0 0.3-1.2 us after the call and on the worker
- * 0.8-2.6 us after, about 145 jobs a token; handed over this way, 0.3-0.9
+ * 0.7-2.6 us after, about 145 jobs a token; handed over this way, 0.3-0.9
  * and 0.3-1.5 us (tokens/s did not move beyond the noise of the 2-core
  * VM, +-2%).  Barriers spin and then yield:
  * the machine may have fewer free cores than threads, and a waiter that
