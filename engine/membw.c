@@ -220,8 +220,8 @@ static int clamp_threads(int n_threads)
 }
 
 /* n_threads threads each read their slice of buf (slice bytes, 4096-byte
- * aligned) passes times after a warm-up, all together; GB/s of the best
- * pass, -1 when threads cannot be had (or the ways of reading disagree,
+ * aligned) passes times in each of the READ_WAYS after one warm-up, all
+ * together; GB/s of the best pass, -1 when threads cannot be had (or the ways of reading disagree,
  * which is a bug).  touch: write the slices first. */
 static double read_threads(uint8_t *buf, size_t slice, int n_threads, int passes, bool touch)
 {
@@ -327,9 +327,10 @@ double hk_measure_read_bandwidth_of(const void *p, size_t bytes, int n_threads, 
  * keeps the file in 2 MiB folios, in huge pages (gguf.c map_file); the
  * roofline is meant to be the most that reading them could reach, so both
  * kinds are measured and the higher counts.  On the 2-core Sapphire Rapids
- * VM, two threads, ordinary pages read 28.6-28.8 GB/s and huge ones
- * 26.4-29.5 from one run to the next; machines where huge pages save more
- * TLB misses than a plain read loop suffers differ. */
+ * VM, two threads, READ_WIDE alone, ordinary pages read 28.6-28.8 GB/s and
+ * huge ones 26.4-29.5 from one run to the next; with all the ways, one
+ * run read 29.8 GB/s in ordinary pages and 31.8 in huge ones (READ_LINES
+ * best in both); machines where huge pages save more TLB misses differ. */
 double hk_measure_read_bandwidth_ex(int n_threads, size_t bytes, int passes)
 {
     const double small = measure_pages(n_threads, bytes, passes, false);
