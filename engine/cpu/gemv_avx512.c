@@ -23,6 +23,12 @@
  *   - the 16 quants bytes of each block are inserted into their 128-bit
  *     lane from memory (a load plus a port-0/5 uop) instead of two 64-byte
  *     loads and a two-source byte permute (two port-5 uops);
+ *   - except a whole quad of Q4_0: its blocks' quants start at bytes 2,
+ *     20, 38 and 56, so blocks 0 and 2 are whole dwords of the 64 bytes at
+ *     q + 2 and blocks 1 and 3 of those at q + 8, one vpermt2d (one port-5
+ *     uop, measured) gathers them, and one vpermw spreads the four scale
+ *     words of the 64 bytes at q for the conversion: two uops for what
+ *     took three inserts and three selects;
  *   - Q5_0's fifth bits come from the blocks' qh words broadcast into their
  *     lanes and one vpmultishiftqb per 64 quants (bit k of qh to bit 4 of
  *     byte k) instead of two 64-bit masks built in general registers;
@@ -32,6 +38,14 @@
  * accumulation order) overlaps the other's.  Measured on the 2-core
  * Sapphire Rapids VM (rows of 896 in L2, one thread): Q5_0 16 -> 23 GB/s,
  * Q8_0 28 -> 40, Q4_0 18 -> 25 against the row-group kernel at (1, 1).
+ * Rows of 896 in L1, one thread, same minutes: the activations loaded
+ * once for both rows (one_act) took Q4_0 from 21.2 to 22.9 GB/s (12.1 ->
+ * 11.1 cycles a quad of a row), Q5_0 19.2 -> 20.5, Q8_0 33.9 -> 36.4; the
+ * Q4_0 quad by permutes then to 23.7-23.8 (10.7-10.8 cycles).  Streamed
+ * from memory by two threads they read what they read before (27-29 GB/s
+ * for Q4_0 either way: there the lines in flight decide, see below), and
+ * hark bench tg64 moved by -1 to +3% (4 interleaved rounds, qwen2.5-0.5b
+ * Q4_0 and Q8_0): fewer instructions for the same speed.
  *
  * (Read-roofline percentages in this file are of the bandwidth probe of
  * their time, which read 14-17% below the machine's best; membw.c.)
@@ -122,9 +136,8 @@ ONE_INLINE __m512 one_scales_sel(const uint8_t *p, size_t stride, int m)
  * once for both rows in flight.  The empty asm makes them opaque values:
  * otherwise GCC folds each load into both rows' instructions and reads
  * the 256 bytes twice, and the loads, not the vector arithmetic, bound
- * these kernels (the weights' 64-byte loads mostly straddle two lines).
- * Rows of 896 in L1, one thread: Q4_0 10.7-11.0 -> 9.7-10.1 cycles a quad
- * of a row. */
+ * these kernels (the weights' 64-byte loads mostly straddle two lines):
+ * see the figures at the top of the file. */
 typedef struct one_act {
     __m512i lo, hi, sum; /* elements 0-15 / 16-31 of each block; the block sums */
     __m512 d;            /* the blocks' scales */
