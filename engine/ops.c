@@ -1056,6 +1056,14 @@ static void attention_run_simd(void *arg, int ith, int nth)
     attention_simd_job *j = arg;
     const hk_attention_args *a = j->a;
     const long n = (long)a->n_tok * a->n_head;
+#if !HK_OPS_X86
+    /* elsewhere the reference's attention, in its one-token orders for a
+     * batch too (not tinyBLAS's K.Q), so that a batch gives the numbers of
+     * one token at a time */
+    hk_attention_args one = *a;
+    one.batched = false;
+    a = &one;
+#endif
     for (long i; (i = atomic_fetch_add(&j->next, 1)) < n;) {
 #if HK_OPS_X86
         attention_one_simd(j->b, a, (int)(i / a->n_head), (int)(i % a->n_head), ith);

@@ -528,12 +528,18 @@ static void test_backend_matmul(hk_cpu_level lvl, hk_matmul_mode mode)
  * evaluates the prompt that generation then continues. */
 static void test_backend_attention(hk_cpu_level lvl)
 {
-    const int n_ctx = 40, n_tok = 7, n_head = 4, n_head_kv = 2;
-    const int dims[] = {64, 20};
-    for (size_t di = 0; di < 2; di++)
+    /* head sizes: 64 and 128 (one and two 64-element groups of the F16
+     * dot product, Q held in registers on AVX-512), 20 (leftovers only), 96
+     * (a group and leftovers), 256 (four groups); 4 query heads on 2 KV
+     * heads, or 20 on one (AVX-512 takes the query heads of a KV head 8
+     * at a time: 8 + 8 + 4) */
+    const int n_ctx = 40, n_tok = 7;
+    const int dims[] = {64, 20, 128, 96, 256};
+    for (size_t di = 0; di < 5; di++)
         for (int f16 = 0; f16 <= 1; f16++)
-            for (int variant = 0; variant < 3; variant++) {
+            for (int variant = 0; variant < 4; variant++) {
                 const int hd = dims[di];
+                const int n_head = variant == 3 ? 20 : 4, n_head_kv = variant == 3 ? 1 : 2;
                 const size_t kv_n = (size_t)n_ctx * (size_t)n_head_kv * (size_t)hd;
                 float *kf = malloc(sizeof(float) * kv_n), *vf = malloc(sizeof(float) * kv_n);
                 uint16_t *kh = malloc(2 * kv_n), *vh = malloc(2 * kv_n);
