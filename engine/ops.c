@@ -67,7 +67,16 @@ struct hk_backend {
     size_t panel_floats;   /* floats of one thread's panel */
     float *panel;          /* per thread: PANEL_FLOATS dequantized weights (HK_MATMUL_EXACT) */
     float *att_acc;        /* per thread: max_head_dim float accumulators (online softmax) */
+    int att_heads;         /* query heads per attention work item the scratch below holds */
+    float *att_kv;         /* per thread: ATT_KEYS cache rows widened to float (AVX-512), max_head_dim
+                              rounded up to 16 floats apart */
 };
+
+/* The AVX-512 attention (attention_group_avx512_f16) takes up to ATT_GROUP
+ * query heads of one KV head together (each thread keeps that many rows of
+ * n_ctx scores: 256 KiB a thread at 8192 cells), ATT_KEYS cached keys at a
+ * time, head sizes up to 16 * ATT_MAX_CHUNKS */
+enum { ATT_GROUP = 8, ATT_KEYS = 16, ATT_MAX_CHUNKS = 16 };
 
 /* Bytes per element of the widest activation format a matmul converts to:
  * the SIMD path's F16-rounded floats for F16 weights (4); F16/BF16 2; Q8_0
@@ -102,16 +111,19 @@ hk_backend *hk_backend_new(hk_pool *pool, hk_matmul_mode mode, int64_t max_in, i
     /* at least one row per thread: one-token matmuls give each its own */
     b->act = aligned_alloc(64, b->act_row_cap * (size_t)(max_rows > nt ? max_rows : nt));
     b->rows = malloc(sizeof(float) * (size_t)max_in * (size_t)nt);
-    b->scores = malloc(sizeof(float) * (size_t)n_ctx * (size_t)nt);
-    b->qrow = malloc(sizeof(float) * (size_t)max_head_dim * (size_t)nt);
+    b->level = hk_cpu_level_active();
+    b->att_heads = b->level == HK_CPU_AVX512 ? ATT_GROUP : 1;
+    b->scores = malloc(sizeof(float) * (size_t)n_ctx * (size_t)b->att_heads * (size_t)nt);
+    b->qrow = malloc(sizeof(float) * (size_t)max_head_dim * (size_t)b->att_heads * (size_t)nt);
+    b->att_kv = aligned_alloc(64, sizeof(float) * ATT_KEYS * (size_t)((max_head_dim + 15) / 16 * 16) * (size_t)nt);
     b->acc = malloc(sizeof(double) * (size_t)max_head_dim * (size_t)nt);
     b->rope_cache = malloc(sizeof(float) * (size_t)(max_rot > 0 ? max_rot : 2));
-    b->level = hk_cpu_level_active();
     const size_t panel = max_in > PANEL_FLOATS ? (size_t)max_in : PANEL_FLOATS;
     b->panel_floats = panel;
     b->panel = malloc(sizeof(float) * panel * (size_t)nt);
     b->att_acc = malloc(sizeof(float) * (size_t)max_head_dim * (size_t)nt);
-    if (!b->act || !b->rows || !b->scores || !b->qrow || !b->acc || !b->rope_cache || !b->panel || !b->att_acc) {
+    if (!b->act || !b->rows || !b->scores || !b->qrow || !b->acc || !b->rope_cache || !b->panel || !b->att_acc ||
+        !b->att_kv) {
         hk_backend_free(b);
         return NULL;
     }
@@ -130,6 +142,7 @@ void hk_backend_free(hk_backend *b)
     free(b->rope_cache);
     free(b->panel);
     free(b->att_acc);
+    free(b->att_kv);
     free(b);
 }
 
@@ -892,7 +905,8 @@ static void attention_run(void *arg, int ith, int nth)
  * see below (a rounding llama.cpp does needs the whole row).  It keeps
  * llama.cpp's roundings (Q and P to F16 against an F16 cache) and its exp
  * (ggml_expf), not its summation orders; test_parity.c measures what that
- * costs against the goldens.
+ * costs against the goldens.  On AVX-512 an F16 cache goes through
+ * attention_group_avx512_f16 instead (below).
  * Work items (token, head) come from a shared counter: with a causal mask
  * the later tokens of a batch see more keys, so a static split would leave
  * one thread idle for most of the op. */
@@ -1042,6 +1056,268 @@ HK_TARGET_AVX2 static void attention_one_simd(hk_backend *b, const hk_attention_
     for (int d = 0; d < dv; d++)
         out[d] = acc[d] * inv;
 }
+
+/* The F16-cache attention on AVX-512 (attention_group_avx512_f16):
+ * attention_one_simd's two passes and roundings (Q and the normalized
+ * weights to F16, ggml_expf), with the work in zmm and shared by the query
+ * heads of one KV head:
+ *   - a work item is a token and up to ATT_GROUP query heads of one KV head;
+ *     each block of 16 cached keys, then of 16 values, is widened to float
+ *     once for all of them (into L1) instead of once per head;
+ *   - K.Q in the reference's one-token order (kq_dot: ggml_vec_dot_f16's
+ *     4 x 16 lanes, then reduce16), the 16 keys' reductions done together
+ *     by one transposition (att_reduce16x16), about three uops a key
+ *     instead of a horizontal sum each;
+ *   - ggml_expf lane by lane in vectors (att_expf: the same operations, so
+ *     the same values), the normalizer in attention_one's order (chunks of
+ *     16 cells by reduce16, the chunk sums in double);
+ *   - P.V with the output row in registers (att_pv): attention_one_simd's
+ *     fused multiply-adds in the same order.  Summing the products in
+ *     double, as the reference does, left the goldens matched to the bit
+ *     unchanged (23 of 79, tests/test_parity.c) for twice the instructions.
+ * Each head's numbers do not depend on which heads share its work item,
+ * and batch and one token go through this same function.  One thread, keys
+ * in cache, qwen2.5-0.5b's shape (14 heads of 64 on 2 KV heads), built as
+ * the project builds (-O3), cycles per key and head against
+ * attention_one_simd: 15.5 against 56 at 32 keys, 15.1 against 49.5 at 256,
+ * 14.9 against 49 at 1024; one head per work item (the keys widened per
+ * head) took 24-26. */
+#define HK_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+/* lane i of the result: reduce16 of v[i] (the same additions in the same
+ * order), for 16 vectors at once: about three uops a vector instead of a
+ * horizontal sum each */
+HK_TARGET_AVX512 static inline __attribute__((always_inline)) __m512 att_reduce16x16(const __m512 v[ATT_KEYS])
+{
+    __m512 a[8], b[4];
+    /* imm 0x44: 128-bit lanes 0, 1 of each source; 0xEE: 2, 3.  Vector k
+     * holds a_0..a_7 (lane l + lane l + 8) of v[2k], then of v[2k + 1] */
+    for (int k = 0; k < 8; k++)
+        a[k] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0x44),
+                             _mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0xEE));
+    /* imm 0x88: 128-bit lanes 0, 2 of each source; 0xDD: 1, 3.  128-bit
+     * lane L of vector k holds b_0..b_3 (a_i + a_i+4) of v[4k + L] */
+    for (int k = 0; k < 4; k++)
+        b[k] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * k], a[2 * k + 1], 0x88),
+                             _mm512_shuffle_f32x4(a[2 * k], a[2 * k + 1], 0xDD));
+    /* b_0 + b_2, b_1 + b_3 of two vectors side by side */
+    __m512 c[2];
+    for (int k = 0; k < 2; k++) {
+        const __m512d x = _mm512_castps_pd(b[2 * k]), y = _mm512_castps_pd(b[2 * k + 1]);
+        c[k] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)), _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+    }
+    /* (b_0 + b_2) + (b_1 + b_3); element 4L + k is then v[L + 4k]'s */
+    const __m512 d = _mm512_add_ps(_mm512_shuffle_ps(c[0], c[1], 0x88), _mm512_shuffle_ps(c[0], c[1], 0xDD));
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), d);
+}
+
+/* reduce16 of one vector, the same additions in the same order */
+HK_TARGET_AVX512 static inline __attribute__((always_inline)) float att_reduce16(__m512 v)
+{
+    const __m512 a = _mm512_add_ps(_mm512_shuffle_f32x4(v, v, 0xEE), v);  /* lanes 0-7: v[i + 8] + v[i] */
+    const __m512 b = _mm512_add_ps(_mm512_shuffle_f32x4(a, a, 0x01), a);  /* lanes 0-3: a[i + 4] + a[i] */
+    const __m128 l = _mm512_castps512_ps128(b);
+    const __m128 c = _mm_add_ps(l, _mm_movehl_ps(l, l));                 /* b0 + b2, b1 + b3 */
+    return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
+}
+
+/* ggml_expf in every lane: the same operations in the same order */
+HK_TARGET_AVX512 static inline __attribute__((always_inline)) __m512 att_expf(__m512 x)
+{
+    const __m512 r = _mm512_set1_ps(0x1.8p23f);
+    const __m512 n = _mm512_sub_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r), r);
+    const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+    const __m512 u = _mm512_mul_ps(b, b);
+    const __m512 j = _mm512_fmadd_ps(
+        _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
+    const __m512 e = _mm512_scalef_ps(j, n);
+    /* |n| > 192: 0 below, infinity above */
+    const __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192.0f), _CMP_GT_OQ);
+    const __mmask16 pos = _mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_GT_OQ);
+    return _mm512_mask_blend_ps(big, e, _mm512_maskz_mov_ps(pos, _mm512_set1_ps(INFINITY)));
+}
+
+/* the lanes below n */
+static inline __mmask16 att_mask(int n)
+{
+    return n <= 0 ? (__mmask16)0 : n >= ATT_KEYS ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+}
+
+/* rows [0, n) of an F16 cache block (rows stride halves apart, d wide)
+ * widened to float, rows ld floats apart; 0 past d up to the next 16 */
+HK_TARGET_AVX512 static inline __attribute__((always_inline)) void att_widen(const uint16_t *src, size_t stride, int n,
+                                                                             int d, float *dst, int ld)
+{
+    for (int i = 0; i < n; i++) {
+        int c = 0;
+        for (; c + 16 <= d; c += 16)
+            _mm512_store_ps(dst + (size_t)i * (size_t)ld + c,
+                            _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + (size_t)i * stride + c))));
+        if (c < d)
+            _mm512_store_ps(dst + (size_t)i * (size_t)ld + c,
+                            _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(att_mask(d - c), src + (size_t)i * stride + c)));
+    }
+}
+
+/* out[i] = key row i . qr for i < n <= 16 (rows of kf ld floats apart),
+ * in kq_dot's one-token order (ggml_vec_dot_f16): the exact products of
+ * each 64 elements into 4 x 16 lanes, those summed pairwise and by
+ * reduce16, the leftovers added one by one in double.  Q in registers
+ * when NQ (its 64-element groups) is a constant. */
+HK_TARGET_AVX512 static inline __attribute__((always_inline)) void att_scores16(const int NQ, const float *kf, int ld,
+                                                                                const float *qr, int dk, int n,
+                                                                                float out[ATT_KEYS])
+{
+    const int np = dk & ~(VEC_STEP - 1);
+    __m512 q[8] = {0};
+    for (int c = 0; c < 4 * NQ; c++)
+        q[c] = _mm512_loadu_ps(qr + 16 * c);
+    __m512 s[ATT_KEYS];
+#pragma GCC unroll 16
+    for (int i = 0; i < ATT_KEYS; i++) {
+        s[i] = _mm512_setzero_ps();
+        if (i < n && np > 0) {
+            const float *kr = kf + (size_t)i * (size_t)ld;
+            __m512 a[4];
+            for (int c = 0; c < 4; c++)
+                a[c] = _mm512_mul_ps(_mm512_load_ps(kr + 16 * c), NQ > 0 ? q[c] : _mm512_loadu_ps(qr + 16 * c));
+            for (int e = VEC_STEP; e < np; e += VEC_STEP)
+                for (int c = 0; c < 4; c++)
+                    a[c] = _mm512_add_ps(a[c], _mm512_mul_ps(_mm512_load_ps(kr + e + 16 * c),
+                                                             NQ > 1 ? q[(e / 16 + c) & 7] : _mm512_loadu_ps(qr + e + 16 * c)));
+            s[i] = _mm512_add_ps(_mm512_add_ps(a[0], a[2]), _mm512_add_ps(a[1], a[3]));
+        }
+    }
+    _mm512_storeu_ps(out, att_reduce16x16(s));
+    if (np < dk)
+        for (int i = 0; i < n; i++) {
+            double t = (double)out[i];
+            for (int e = np; e < dk; e++)
+                t += (double)(kf[(size_t)i * (size_t)ld + e] * qr[e]);
+            out[i] = (float)t;
+        }
+}
+
+/* out += sum over keys j < n of w[j] * V row j (rows of vf ld floats
+ * apart), one fused multiply-add per key in key order, the dv <= 16 * NC
+ * outputs in NC registers; first: out starts at 0 */
+HK_TARGET_AVX512 static inline __attribute__((always_inline)) void att_pv(const int NC, const float *vf, int ld,
+                                                                          const float *w, int n, int dv, bool first,
+                                                                          float *out)
+{
+    __m512 acc[ATT_MAX_CHUNKS];
+    const __mmask16 last = att_mask(dv - 16 * (NC - 1));
+#pragma GCC unroll 16
+    for (int c = 0; c < NC; c++)
+        acc[c] = first ? _mm512_setzero_ps()
+                       : _mm512_maskz_loadu_ps(c < NC - 1 ? (__mmask16)0xFFFF : last, out + 16 * c);
+    for (int j = 0; j < n; j++) {
+        const __m512 wj = _mm512_set1_ps(w[j]);
+#pragma GCC unroll 16
+        for (int c = 0; c < NC; c++)
+            acc[c] = _mm512_fmadd_ps(_mm512_load_ps(vf + (size_t)j * (size_t)ld + 16 * c), wj, acc[c]);
+    }
+#pragma GCC unroll 16
+    for (int c = 0; c < NC; c++)
+        _mm512_mask_storeu_ps(out + 16 * c, c < NC - 1 ? (__mmask16)0xFFFF : last, acc[c]);
+}
+
+/* Query heads h0 .. h0 + nh - 1 (nh <= ATT_GROUP) of token t, which share
+ * KV head g: each block of 16 cached keys (values) is widened to float
+ * once, into L1, for all of them, rather than once per head. */
+HK_TARGET_AVX512 static void attention_group_avx512_f16(hk_backend *b, const hk_attention_args *a, int t, int h0,
+                                                        int nh, int ith)
+{
+    const int g = h0 / (a->n_head / a->n_head_kv);
+    const int32_t p = a->pos0 + t;
+    const int32_t j0 = a->window > 0 && p - a->window + 1 > 0 ? p - a->window + 1 : 0;
+    const int dk = a->head_dim_k, dv = a->head_dim_v;
+    const int ld = (b->max_head_dim + 15) / 16 * 16;
+    const size_t k_stride = (size_t)a->n_head_kv * (size_t)dk, v_stride = (size_t)a->n_head_kv * (size_t)dv;
+    const uint16_t *kc = (const uint16_t *)a->k + (size_t)g * (size_t)dk;
+    const uint16_t *vc = (const uint16_t *)a->v + (size_t)g * (size_t)dv;
+    float *kv = b->att_kv + (size_t)ith * ATT_KEYS * (size_t)ld;
+    float *qr0 = b->qrow + (size_t)ith * (size_t)b->max_head_dim * ATT_GROUP;
+    float *row0 = b->scores + (size_t)ith * (size_t)b->n_ctx * ATT_GROUP;
+    const float cap_inv = a->softcap > 0 ? 1.0f / a->softcap : 0.0f;
+    __m512 vmax[ATT_GROUP];
+    for (int k = 0; k < nh; k++) {
+        const float *q = a->q + (size_t)t * (size_t)a->ldq + (size_t)(h0 + k) * (size_t)dk;
+        for (int d = 0; d < dk; d += 16) {
+            const __mmask16 m = att_mask(dk - d);
+            _mm512_mask_storeu_ps(qr0 + (size_t)k * (size_t)b->max_head_dim + d, m,
+                                  _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, q + d), _MM_FROUND_TO_NEAREST_INT)));
+        }
+        vmax[k] = _mm512_set1_ps(-INFINITY);
+    }
+    /* scores and their maxima */
+    for (int32_t j = j0; j <= p; j += ATT_KEYS) {
+        const int n = p - j + 1 < ATT_KEYS ? p - j + 1 : ATT_KEYS;
+        const __mmask16 m = att_mask(n);
+        att_widen(kc + (size_t)j * k_stride, k_stride, n, dk, kv, ld);
+        for (int k = 0; k < nh; k++) {
+            const float *qr = qr0 + (size_t)k * (size_t)b->max_head_dim;
+            float sc[ATT_KEYS];
+            switch (dk / VEC_STEP) {
+            case 1: att_scores16(1, kv, ld, qr, dk, n, sc); break;
+            case 2: att_scores16(2, kv, ld, qr, dk, n, sc); break;
+            default: att_scores16(0, kv, ld, qr, dk, n, sc); break;
+            }
+            if (a->softcap > 0)
+                for (int i = 0; i < n; i++)
+                    sc[i] = tanhf(sc[i] * cap_inv) * a->softcap;
+            const __m512 sv = _mm512_mul_ps(_mm512_loadu_ps(sc), _mm512_set1_ps(a->scale));
+            _mm512_mask_storeu_ps(row0 + (size_t)k * (size_t)b->n_ctx + j, m, sv);
+            vmax[k] = _mm512_mask_max_ps(vmax[k], m, vmax[k], sv);
+        }
+    }
+    /* per head: exp(s - max) in ggml_soft_max's chunks of 16 cells (cell
+     * indices multiples of 16, 0 outside the keys), each summed by
+     * reduce16, the chunk sums in double (attention_one's order); then the
+     * weights normalized and rounded to F16 */
+    for (int k = 0; k < nh; k++) {
+        float *row = row0 + (size_t)k * (size_t)b->n_ctx;
+        const float max = _mm512_reduce_max_ps(vmax[k]);
+        double sum = 0.0;
+        for (int32_t c0 = j0 - j0 % ATT_KEYS; c0 <= p; c0 += ATT_KEYS) {
+            const __mmask16 m = (__mmask16)(att_mask(p - c0 + 1) & ~att_mask(j0 - c0));
+            const __m512 e = _mm512_maskz_mov_ps(
+                m, att_expf(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + c0), _mm512_set1_ps(max))));
+            _mm512_mask_storeu_ps(row + c0, m, e);
+            sum += (double)att_reduce16(e);
+        }
+        const float inv = (float)(1.0 / sum);
+        for (int32_t j = j0; j <= p; j += ATT_KEYS) {
+            const __mmask16 m = att_mask(p - j + 1);
+            const __m512 w = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + j), _mm512_set1_ps(inv));
+            _mm512_mask_storeu_ps(row + j, m, _mm512_cvtph_ps(_mm512_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT)));
+        }
+    }
+    /* P.V, a block of 16 values at a time for every head */
+    for (int32_t j = j0; j <= p; j += ATT_KEYS) {
+        const int n = p - j + 1 < ATT_KEYS ? p - j + 1 : ATT_KEYS;
+        att_widen(vc + (size_t)j * v_stride, v_stride, n, dv, kv, ld);
+        for (int k = 0; k < nh; k++) {
+            const float *w = row0 + (size_t)k * (size_t)b->n_ctx + j;
+            float *out = a->out + (size_t)t * (size_t)a->ldo + (size_t)(h0 + k) * (size_t)dv;
+            switch ((dv + 15) / 16) {
+#define ATT_PV_CASE(NC)                                                                                                \
+    case NC:                                                                                                           \
+        att_pv(NC, kv, ld, w, n, dv, j == j0, out);                                                                    \
+        break;
+                ATT_PV_CASE(1) ATT_PV_CASE(2) ATT_PV_CASE(3) ATT_PV_CASE(4) ATT_PV_CASE(5) ATT_PV_CASE(6)
+                ATT_PV_CASE(7) ATT_PV_CASE(8) ATT_PV_CASE(9) ATT_PV_CASE(10) ATT_PV_CASE(11) ATT_PV_CASE(12)
+                ATT_PV_CASE(13) ATT_PV_CASE(14) ATT_PV_CASE(15) ATT_PV_CASE(16)
+#undef ATT_PV_CASE
+            default:
+                assert(0 && "head size above 256");
+            }
+        }
+    }
+}
 #endif
 
 typedef struct attention_simd_job {
@@ -1055,6 +1331,20 @@ static void attention_run_simd(void *arg, int ith, int nth)
     (void)nth;
     attention_simd_job *j = arg;
     const hk_attention_args *a = j->a;
+#if HK_OPS_X86
+    if (j->b->att_heads > 1 && a->kv_type == HK_TYPE_F16 && a->head_dim_v <= 16 * ATT_MAX_CHUNKS) {
+        /* work items (token, KV head, up to ATT_GROUP of its query heads) */
+        const int group = a->n_head / a->n_head_kv, parts = (group + ATT_GROUP - 1) / ATT_GROUP;
+        const long n = (long)a->n_tok * a->n_head_kv * parts;
+        for (long i; (i = atomic_fetch_add(&j->next, 1)) < n;) {
+            const int t = (int)(i / ((long)a->n_head_kv * parts)), r = (int)(i % ((long)a->n_head_kv * parts));
+            const int h0 = (r / parts) * group + (r % parts) * ATT_GROUP;
+            const int nh = group - (r % parts) * ATT_GROUP < ATT_GROUP ? group - (r % parts) * ATT_GROUP : ATT_GROUP;
+            attention_group_avx512_f16(j->b, a, t, h0, nh, ith);
+        }
+        return;
+    }
+#endif
     const long n = (long)a->n_tok * a->n_head;
 #if !HK_OPS_X86
     /* elsewhere the reference's attention, in its one-token orders for a
