@@ -531,7 +531,7 @@ static void test_backend_attention(hk_cpu_level lvl)
     /* head sizes: 64 and 128 (one and two 64-element groups of the F16
      * dot product, Q held in registers on AVX-512), 20 (leftovers only), 96
      * (a group and leftovers), 256 (four groups); 4 query heads on 2 KV
-     * heads, or 20 on one (AVX-512 takes the query heads of a KV head 8
+     * heads, or 20 on one (AVX-512 and AVX2 take the query heads of a KV head 8
      * at a time: 8 + 8 + 4) */
     const int n_ctx = 40, n_tok = 7;
     const int dims[] = {64, 20, 128, 96, 256};
