@@ -827,19 +827,25 @@ static void X(dequantize_q6_K)(const void *src, float *y, int64_t n)
     }                                                                                                            \
     int64_t ib = 0;                                                                                              \
     for (; ib + 8 <= nb; ib += 8) {                                                                              \
+        /* the eight blocks' scale products of each token (vec_dot's d), in                                      \
+         * memory: broadcasts from there are loads, where lanes taken from                                       \
+         * registers were permutes and, with the accumulators, spills */                                         \
         const __m256 dx = X(scales8)((const uint8_t *)&x[ib].d, sizeof x[0]);                                    \
-        __m256 d[4];                                                                                             \
-        for (int c = 0; c < 4; c++)                                                                              \
-            d[c] = _mm256_mul_ps(dx, X(scales8)((const uint8_t *)&yc[c][ib].d, sizeof(hk_block_q8_0)));          \
-        for (int k = 0; k < 8; k++) {                                                                            \
+        float d[4][8] __attribute__((aligned(32)));                                                              \
+        for (int c = 0; c < 4; c++) {                                                                            \
+            const __m256 dy = X(scales8)((const uint8_t *)&yc[c][ib].d, sizeof(hk_block_q8_0));                 \
+            _mm256_store_ps(d[c], _mm256_mul_ps(dx, dy));                                                        \
+        }                                                                                                        \
+        _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++)                                                      \
+        {                                                                                                        \
             const __m256i q = QUANT(ib + k);                                                                     \
             for (int c = 0; c < 4; c++) {                                                                        \
                 const __m256i s =                                                                                \
                     X(dot_i8)(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)yc[c][ib + k].qs)); \
                 if (k & 1)                                                                                       \
-                    acc1[c] = _mm256_fmadd_ps(X(lane)(d[c], k), _mm256_cvtepi32_ps(s), acc1[c]);                 \
+                    acc1[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(&d[c][k]), _mm256_cvtepi32_ps(s), acc1[c]);    \
                 else                                                                                             \
-                    acc0[c] = _mm256_fmadd_ps(X(lane)(d[c], k), _mm256_cvtepi32_ps(s), acc0[c]);                 \
+                    acc0[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(&d[c][k]), _mm256_cvtepi32_ps(s), acc0[c]);    \
             }                                                                                                    \
         }                                                                                                        \
     }                                                                                                            \
