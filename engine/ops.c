@@ -574,16 +574,14 @@ static void matmul_tile_simd(const matmul_job *j, const hk_matmul_out *o, int64_
         int t = 0;
         if (dot4)
             for (; t + 4 <= n_tok; t += 4) {
+                const uint8_t *wt = w->data + (size_t)t0 * w->row_bytes;
                 const uint8_t *at = job_act(j, ith) + (size_t)t * j->act_row;
-                for (int64_t r = t0; r < t1; r++) {
-                    const uint8_t *wr = w->data + (size_t)r * w->row_bytes;
-                    if (t == 0)
-                        prefetch_ahead(wr, w->row_bytes);
-                    float v[4];
-                    dot4(n, wr, at, j->act_row, v);
+                float *yt = o->y + (size_t)t * ldy + (size_t)t0;
+                dot4(n, wt, w->row_bytes, t1 - t0, at, j->act_row, yt, ldy, t == 0 ? PREFETCH_AHEAD : 0);
+                if (o->bias)
                     for (int c = 0; c < 4; c++)
-                        o->y[(size_t)(t + c) * ldy + (size_t)r] = o->bias ? v[c] + o->bias[r] : v[c];
-                }
+                        for (int64_t r = t0; r < t1; r++)
+                            yt[(size_t)c * ldy + (size_t)(r - t0)] += o->bias[r];
             }
         for (; t < n_tok; t++) {
             const uint8_t *at = job_act(j, ith) + (size_t)t * j->act_row;

@@ -173,8 +173,10 @@ static void test_vec_dot(const char *label, const hk_quant_ops *simd, hk_type t)
 
 /* The four-token kernels against the same level's vec_dot, bit for bit (the
  * prompt path relies on batch and one-token results being the same), on
- * sizes with and without a remainder of eight blocks and with the four
- * activation rows at a stride larger than one row. */
+ * sizes with and without a remainder of eight blocks, over 2048 blocks
+ * (where the Q8_0-activation kernels hand the rows to vec_dot), with three
+ * weight rows and the four activation rows at strides larger than a row,
+ * asking for the weights ahead or not. */
 static void test_vec_dot4(hk_cpu_level lvl, hk_type t)
 {
     const hk_vec_dot4_fn dot4 = hk_vec_dot4_level(t, lvl);
@@ -184,26 +186,32 @@ static void test_vec_dot4(hk_cpu_level lvl, hk_type t)
     const hk_type vt = hk_type_traits_of(t)->vec_dot_type;
     const hk_quant_ops *act = hk_quant_ops_level(vt, lvl);
     const int64_t bs = hk_type_traits_of(t)->block_size;
-    const int64_t blocks[] = {1, 3, 7, 8, 9, 13, 16, 28, 152};
+    const int64_t blocks[] = {1, 3, 7, 8, 9, 13, 16, 28, 152, 2049};
+    enum { NR = 3, LDY = NR + 2 };
     for (size_t s = 0; s < sizeof blocks / sizeof blocks[0]; s++) {
         const int64_t n = blocks[s] * bs;
         const size_t stride = row_bytes(vt, n) + 2 * row_bytes(vt, bs);
+        const size_t ws = row_bytes(t, n) + row_bytes(t, bs);
         float *wf = malloc(sizeof(float) * n), *af = malloc(sizeof(float) * n);
-        uint8_t *wq = malloc(row_bytes(t, n)), *aq = malloc(stride * 4);
+        uint8_t *wq = calloc(NR, ws), *aq = malloc(stride * 4);
         for (int kind = 0; kind < 3; kind++) {
-            fill_row(wf, n, kind);
-            ref->from_float(wf, wq, n);
+            for (int r = 0; r < NR; r++) {
+                fill_row(wf, n, kind + 3 * r);
+                ref->from_float(wf, wq + (size_t)r * ws, n);
+            }
             for (int c = 0; c < 4; c++) {
                 fill_row(af, n, kind + c);
                 act->act_from_float(af, aq + (size_t)c * stride, n);
             }
-            float out[4];
-            dot4(n, wq, aq, stride, out);
-            for (int c = 0; c < 4; c++) {
-                const float want = ops->vec_dot(n, wq, aq + (size_t)c * stride);
-                CHECK(memcmp(&out[c], &want, sizeof want) == 0, "%s %s vec_dot4 n=%lld kind %d row %d: %.9g vs %.9g",
-                      hk_cpu_level_name(lvl), hk_type_name(t), (long long)n, kind, c, out[c], want);
-            }
+            float out[4 * LDY];
+            dot4(n, wq, ws, NR, aq, stride, out, LDY, kind == 1 ? 2048 : 0);
+            for (int r = 0; r < NR; r++)
+                for (int c = 0; c < 4; c++) {
+                    const float want = ops->vec_dot(n, wq + (size_t)r * ws, aq + (size_t)c * stride);
+                    CHECK(memcmp(&out[c * LDY + r], &want, sizeof want) == 0,
+                          "%s %s vec_dot4 n=%lld kind %d weight row %d token %d: %.9g vs %.9g",
+                          hk_cpu_level_name(lvl), hk_type_name(t), (long long)n, kind, r, c, out[c * LDY + r], want);
+                }
         }
         free(wf), free(af), free(wq), free(aq);
     }

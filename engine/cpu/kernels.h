@@ -39,12 +39,16 @@ const char *hk_cpu_kernel_name(hk_type t);
 hk_cpu_level hk_cpu_level_active(void);
 const char *hk_cpu_level_name(hk_cpu_level l);
 
-/* One weight row of t against four activation rows (act_stride bytes
- * apart, in t's vec_dot_type): out[c] is bit-identical to
- * hk_quant_ops_level(t, l)->vec_dot(n, w_row, act + c * act_stride), in
- * fewer instructions (the weights are unpacked once).  NULL where level l
- * has no such kernel for t; callers then call vec_dot per row. */
-typedef void (*hk_vec_dot4_fn)(int64_t n, const void *w_row, const void *act, size_t act_stride, float out[4]);
+/* nr weight rows of t (w_stride bytes apart) against four activation rows
+ * (act_stride bytes apart, in t's vec_dot_type): y[c * ldy + r] is
+ * bit-identical to hk_quant_ops_level(t, l)->vec_dot(n, w + r * w_stride,
+ * act + c * act_stride), in fewer instructions (each weight block unpacked
+ * once for the four, the activations' scales converted once for all rows).
+ * prefetch: when not 0, each row's bytes are asked for that far ahead of
+ * it as its turn comes.  NULL where level l has no such kernel for t;
+ * callers then call vec_dot per row. */
+typedef void (*hk_vec_dot4_fn)(int64_t n, const void *w, size_t w_stride, int64_t nr, const void *act,
+                               size_t act_stride, float *y, size_t ldy, size_t prefetch);
 hk_vec_dot4_fn hk_vec_dot4_level(hk_type t, hk_cpu_level l);
 
 /* Row-group products: nr (1..4) weight rows of t, w_stride bytes apart,

@@ -811,91 +811,124 @@ static void X(dequantize_q6_K)(const void *src, float *y, int64_t n)
 
 /* ---------------------------------------------------------------- 4 tokens */
 
-/* One weight row against four activation rows (act_stride bytes apart):
- * the prompt path's inner step.  The weight block is unpacked once for the
- * four; for each token the operations, their order and the accumulators
+/* Rows against four activation rows (kernels.h hk_vec_dot4_fn): the prompt
+ * path's inner step.  Each weight block is unpacked once for the four
+ * tokens; for each token the operations, their order and the accumulators
  * are exactly those of the one-row kernel (X_DOT32_LOOP without mins,
- * vec_dot_q4_0, vec_dot_q8_0), so out[c] is bit-identical to
- * vec_dot(n, w, act row c) and a batch gives the same numbers as one token
- * at a time. */
-#define X_DOT32_LOOP4(QUANT)                                                                                     \
+ * vec_dot_q4_0, vec_dot_q8_0, the K-quants' vec_dot), so every result is
+ * bit-identical to vec_dot and a batch gives the numbers of one token at a
+ * time. */
+
+#ifndef HK_X86_DOT4_ONCE
+#define HK_X86_DOT4_ONCE
+/* Activation blocks whose scales the Q8_0-activation kernels convert once
+ * per call into their stack (32 KiB); longer rows (none in the model
+ * families here) go through vec_dot. */
+enum { HK_DOT4_MAX_BLOCKS = 2048 };
+
+static inline void hk_x86_prefetch_row(const uint8_t *row, size_t bytes, size_t ahead)
+{
+    if (ahead)
+        for (size_t off = 0; off < bytes; off += 64)
+            __builtin_prefetch(row + ahead + off, 0, 2);
+}
+#endif
+
+/* QUANT(i): block i of the row x, 32 signed weights; VEC_DOT the row kernel */
+#define X_DOT32_ROWS4(BLOCK, QUANT, VEC_DOT)                                                                     \
+    const int64_t nb = n / HK_QK8_0;                                                                             \
     const hk_block_q8_0 *yc[4];                                                                                  \
-    __m256 acc0[4], acc1[4];                                                                                     \
-    for (int c = 0; c < 4; c++) {                                                                                \
+    for (int c = 0; c < 4; c++)                                                                                  \
         yc[c] = (const hk_block_q8_0 *)(const void *)((const uint8_t *)a + (size_t)c * as);                      \
-        acc0[c] = acc1[c] = _mm256_setzero_ps();                                                                 \
+    if (nb > HK_DOT4_MAX_BLOCKS) {                                                                               \
+        for (int64_t r = 0; r < nr; r++)                                                                         \
+            for (int c = 0; c < 4; c++)                                                                          \
+                y[(size_t)c * ldy + (size_t)r] = VEC_DOT(n, (const uint8_t *)w + (size_t)r * ws, yc[c]);         \
+        return;                                                                                                  \
     }                                                                                                            \
-    int64_t ib = 0;                                                                                              \
-    for (; ib + 8 <= nb; ib += 8) {                                                                              \
-        /* the eight blocks' scale products of each token (vec_dot's d), in                                      \
-         * memory: broadcasts from there are loads, where lanes taken from                                       \
-         * registers were permutes and, with the accumulators, spills */                                         \
-        const __m256 dx = X(scales8)((const uint8_t *)&x[ib].d, sizeof x[0]);                                    \
-        float d[4][8] __attribute__((aligned(32)));                                                              \
-        for (int c = 0; c < 4; c++) {                                                                            \
-            const __m256 dy = X(scales8)((const uint8_t *)&yc[c][ib].d, sizeof(hk_block_q8_0));                 \
-            _mm256_store_ps(d[c], _mm256_mul_ps(dx, dy));                                                        \
-        }                                                                                                        \
-        _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++)                                                      \
-        {                                                                                                        \
-            const __m256i q = QUANT(ib + k);                                                                     \
-            for (int c = 0; c < 4; c++) {                                                                        \
-                const __m256i s =                                                                                \
-                    X(dot_i8)(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)yc[c][ib + k].qs)); \
-                if (k & 1)                                                                                       \
-                    acc1[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(&d[c][k]), _mm256_cvtepi32_ps(s), acc1[c]);    \
-                else                                                                                             \
-                    acc0[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(&d[c][k]), _mm256_cvtepi32_ps(s), acc0[c]);    \
+    /* the activations' scales as floats, once for all the rows */                                               \
+    float dy[4][HK_DOT4_MAX_BLOCKS] __attribute__((aligned(32)));                                                \
+    for (int c = 0; c < 4; c++) {                                                                                \
+        int64_t ib = 0;                                                                                          \
+        for (; ib + 8 <= nb; ib += 8)                                                                            \
+            _mm256_store_ps(dy[c] + ib, X(scales8)((const uint8_t *)&yc[c][ib].d, sizeof(hk_block_q8_0)));      \
+        for (; ib < nb; ib++)                                                                                    \
+            dy[c][ib] = X(h2f)(yc[c][ib].d);                                                                     \
+    }                                                                                                            \
+    for (int64_t r = 0; r < nr; r++) {                                                                           \
+        const BLOCK *x = (const BLOCK *)(const void *)((const uint8_t *)w + (size_t)r * ws);                     \
+        hk_x86_prefetch_row((const uint8_t *)x, ws, prefetch);                                                   \
+        __m256 acc0[4], acc1[4];                                                                                 \
+        for (int c = 0; c < 4; c++)                                                                              \
+            acc0[c] = acc1[c] = _mm256_setzero_ps();                                                             \
+        int64_t ib = 0;                                                                                          \
+        for (; ib + 8 <= nb; ib += 8) {                                                                          \
+            /* vec_dot's scale products of the eight blocks for each token,                                      \
+             * in memory: broadcasts from there are loads, where lanes taken                                     \
+             * from registers were permutes and, with the accumulators,                                          \
+             * spills */                                                                                         \
+            const __m256 dx = X(scales8)((const uint8_t *)&x[ib].d, sizeof x[0]);                                \
+            float d[4][8] __attribute__((aligned(32)));                                                          \
+            for (int c = 0; c < 4; c++)                                                                          \
+                _mm256_store_ps(d[c], _mm256_mul_ps(dx, _mm256_load_ps(dy[c] + ib)));                            \
+            _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++)                                                  \
+            {                                                                                                    \
+                const __m256i q = QUANT(ib + k);                                                                 \
+                for (int c = 0; c < 4; c++) {                                                                    \
+                    const __m256i yq = _mm256_loadu_si256((const __m256i *)yc[c][ib + k].qs);                    \
+                    const __m256 s = _mm256_cvtepi32_ps(X(dot_i8)(_mm256_setzero_si256(), q, yq));               \
+                    if (k & 1)                                                                                   \
+                        acc1[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(&d[c][k]), s, acc1[c]);                    \
+                    else                                                                                         \
+                        acc0[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(&d[c][k]), s, acc0[c]);                    \
+                }                                                                                                \
             }                                                                                                    \
         }                                                                                                        \
-    }                                                                                                            \
-    for (; ib < nb; ib++) {                                                                                      \
-        const __m256i q = QUANT(ib);                                                                             \
-        const float dx = X(h2f)(x[ib].d);                                                                        \
-        for (int c = 0; c < 4; c++) {                                                                            \
-            const __m256i s =                                                                                    \
-                X(dot_i8)(_mm256_setzero_si256(), q, _mm256_loadu_si256((const __m256i *)yc[c][ib].qs));         \
-            acc0[c] = _mm256_fmadd_ps(_mm256_set1_ps(dx * X(h2f)(yc[c][ib].d)), _mm256_cvtepi32_ps(s), acc0[c]); \
+        for (; ib < nb; ib++) {                                                                                  \
+            const __m256i q = QUANT(ib);                                                                         \
+            const float dx = X(h2f)(x[ib].d);                                                                    \
+            for (int c = 0; c < 4; c++) {                                                                        \
+                const __m256i yq = _mm256_loadu_si256((const __m256i *)yc[c][ib].qs);                            \
+                const __m256 s = _mm256_cvtepi32_ps(X(dot_i8)(_mm256_setzero_si256(), q, yq));                   \
+                acc0[c] = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy[c][ib]), s, acc0[c]);                           \
+            }                                                                                                    \
         }                                                                                                        \
-    }                                                                                                            \
-    for (int c = 0; c < 4; c++)                                                                                  \
-        out[c] = X(hsum_ps)(_mm256_add_ps(acc0[c], acc1[c]));
+        for (int c = 0; c < 4; c++)                                                                              \
+            y[(size_t)c * ldy + (size_t)r] = X(hsum_ps)(_mm256_add_ps(acc0[c], acc1[c]));                        \
+    }
 
 #define X_Q4_0_QUANT4(i) _mm256_sub_epi8(X(nibbles32)(x[i].qs), _mm256_set1_epi8(8))
 #define X_Q5_0_QUANT4(i) \
     _mm256_sub_epi8(X(nibbles32)(x[i].qs), _mm256_andnot_si256(X(bits32)(x[i].qh), _mm256_set1_epi8(0x10)))
 #define X_Q8_0_QUANT4(i) _mm256_loadu_si256((const __m256i *)x[i].qs)
 
-static void X(vec_dot4_q4_0)(int64_t n, const void *w, const void *a, size_t as, float out[4])
+static void X(vec_dot4_q4_0)(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, size_t as, float *y,
+                             size_t ldy, size_t prefetch)
 {
-    const hk_block_q4_0 *x = w;
-    const int64_t nb = n / HK_QK8_0;
-    X_DOT32_LOOP4(X_Q4_0_QUANT4)
+    X_DOT32_ROWS4(hk_block_q4_0, X_Q4_0_QUANT4, X(vec_dot_q4_0))
 }
 
-static void X(vec_dot4_q5_0)(int64_t n, const void *w, const void *a, size_t as, float out[4])
+static void X(vec_dot4_q5_0)(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, size_t as, float *y,
+                             size_t ldy, size_t prefetch)
 {
-    const hk_block_q5_0 *x = w;
-    const int64_t nb = n / HK_QK8_0;
-    X_DOT32_LOOP4(X_Q5_0_QUANT4)
+    X_DOT32_ROWS4(hk_block_q5_0, X_Q5_0_QUANT4, X(vec_dot_q5_0))
 }
 
-static void X(vec_dot4_q8_0)(int64_t n, const void *w, const void *a, size_t as, float out[4])
+static void X(vec_dot4_q8_0)(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, size_t as, float *y,
+                             size_t ldy, size_t prefetch)
 {
-    const hk_block_q8_0 *x = w;
-    const int64_t nb = n / HK_QK8_0;
-    X_DOT32_LOOP4(X_Q8_0_QUANT4)
+    X_DOT32_ROWS4(hk_block_q8_0, X_Q8_0_QUANT4, X(vec_dot_q8_0))
 }
 
 #undef X_Q4_0_QUANT4
 #undef X_Q5_0_QUANT4
 #undef X_Q8_0_QUANT4
-#undef X_DOT32_LOOP4
+#undef X_DOT32_ROWS4
 
-/* The K-quants against four activation rows: each block's scales and
- * quants are unpacked once for the four, and every token gets vec_dot's
- * integer sums (exact) and float steps in vec_dot's order. */
-static void X(vec_dot4_q4_K)(int64_t n, const void *w, const void *a, size_t as, float out[4])
+/* The K-quants: each block's scales and quants unpacked once for the four
+ * tokens, every token given vec_dot's integer sums (exact) and float steps
+ * in vec_dot's order. */
+static void X(vec_dot4_q4_K_row)(int64_t n, const void *w, const void *a, size_t as, float out[4])
 {
     const hk_block_q4_K *x = w;
     const int64_t nb = n / HK_QK_K;
@@ -938,7 +971,7 @@ static void X(vec_dot4_q4_K)(int64_t n, const void *w, const void *a, size_t as,
         out[c] = X(hsum_ps)(acc[c]);
 }
 
-static void X(vec_dot4_q5_K)(int64_t n, const void *w, const void *a, size_t as, float out[4])
+static void X(vec_dot4_q5_K_row)(int64_t n, const void *w, const void *a, size_t as, float out[4])
 {
     const hk_block_q5_K *x = w;
     const int64_t nb = n / HK_QK_K;
@@ -985,7 +1018,7 @@ static void X(vec_dot4_q5_K)(int64_t n, const void *w, const void *a, size_t as,
         out[c] = X(hsum_ps)(acc[c]);
 }
 
-static void X(vec_dot4_q6_K)(int64_t n, const void *w, const void *a, size_t as, float out[4])
+static void X(vec_dot4_q6_K_row)(int64_t n, const void *w, const void *a, size_t as, float out[4])
 {
     const hk_block_q6_K *x = w;
     const int64_t nb = n / HK_QK_K;
@@ -1024,6 +1057,36 @@ static void X(vec_dot4_q6_K)(int64_t n, const void *w, const void *a, size_t as,
     for (int c = 0; c < 4; c++)
         out[c] = X(hsum_ps)(acc[c]);
 }
+
+#define X_KQ_ROWS4(ROW)                                                                                          \
+    for (int64_t r = 0; r < nr; r++) {                                                                           \
+        const uint8_t *x = (const uint8_t *)w + (size_t)r * ws;                                                  \
+        hk_x86_prefetch_row(x, ws, prefetch);                                                                    \
+        float out[4];                                                                                            \
+        ROW(n, x, a, as, out);                                                                                   \
+        for (int c = 0; c < 4; c++)                                                                              \
+            y[(size_t)c * ldy + (size_t)r] = out[c];                                                             \
+    }
+
+static void X(vec_dot4_q4_K)(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, size_t as, float *y,
+                             size_t ldy, size_t prefetch)
+{
+    X_KQ_ROWS4(X(vec_dot4_q4_K_row))
+}
+
+static void X(vec_dot4_q5_K)(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, size_t as, float *y,
+                             size_t ldy, size_t prefetch)
+{
+    X_KQ_ROWS4(X(vec_dot4_q5_K_row))
+}
+
+static void X(vec_dot4_q6_K)(int64_t n, const void *w, size_t ws, int64_t nr, const void *a, size_t as, float *y,
+                             size_t ldy, size_t prefetch)
+{
+    X_KQ_ROWS4(X(vec_dot4_q6_K_row))
+}
+
+#undef X_KQ_ROWS4
 
 static void X(fill4)(hk_vec_dot4_fn dot4[HK_TYPE_COUNT])
 {
