@@ -1239,45 +1239,65 @@ HK_TARGET_AVX2 static inline __attribute__((always_inline)) void att2_pv(const i
         _mm256_storeu_ps(out + 8 * c, acc[c]);
 }
 
+/* What the grouped attentions (attention_group_avx2_f16, _avx512_f16) know
+ * of their work item: query heads h0 .. of token t, on thread ith. */
+typedef struct att_group {
+    int32_t p, j0;             /* the token's position; the first key it sees */
+    int dk, dv;                /* head sizes */
+    int ld;                    /* floats between the rows widened into kv */
+    size_t k_stride, v_stride; /* halves between consecutive cached keys (values) */
+    const uint16_t *kc, *vc;   /* the KV head's first key and value */
+    float *kv;                 /* this thread's ATT_KEYS widened rows */
+    float *qr0, *row0;         /* this thread's query rows and score rows, one per head */
+    float cap_inv;             /* 1 / soft cap, or 0 */
+} att_group;
+
+static att_group att_group_of(const hk_backend *b, const hk_attention_args *a, int t, int h0, int ith)
+{
+    att_group G;
+    const int g = h0 / (a->n_head / a->n_head_kv);
+    G.p = a->pos0 + t;
+    G.j0 = a->window > 0 && G.p - a->window + 1 > 0 ? G.p - a->window + 1 : 0;
+    G.dk = a->head_dim_k, G.dv = a->head_dim_v;
+    G.ld = (b->max_head_dim + 15) / 16 * 16;
+    G.k_stride = (size_t)a->n_head_kv * (size_t)G.dk, G.v_stride = (size_t)a->n_head_kv * (size_t)G.dv;
+    G.kc = (const uint16_t *)a->k + (size_t)g * (size_t)G.dk;
+    G.vc = (const uint16_t *)a->v + (size_t)g * (size_t)G.dv;
+    G.kv = b->att_kv + (size_t)ith * ATT_KEYS * (size_t)G.ld;
+    G.qr0 = b->qrow + (size_t)ith * (size_t)b->max_head_dim * ATT_GROUP;
+    G.row0 = b->scores + (size_t)ith * (size_t)b->n_ctx * ATT_GROUP;
+    G.cap_inv = a->softcap > 0 ? 1.0f / a->softcap : 0.0f;
+    return G;
+}
+
 /* Query heads h0 .. h0 + nh - 1 (nh <= ATT_GROUP) of token t, which share
  * KV head g. */
 HK_TARGET_AVX2 static void attention_group_avx2_f16(hk_backend *b, const hk_attention_args *a, int t, int h0, int nh,
                                                     int ith)
 {
-    const int g = h0 / (a->n_head / a->n_head_kv);
-    const int32_t p = a->pos0 + t;
-    const int32_t j0 = a->window > 0 && p - a->window + 1 > 0 ? p - a->window + 1 : 0;
-    const int dk = a->head_dim_k, dv = a->head_dim_v;
-    const int ld = (b->max_head_dim + 15) / 16 * 16;
-    const size_t k_stride = (size_t)a->n_head_kv * (size_t)dk, v_stride = (size_t)a->n_head_kv * (size_t)dv;
-    const uint16_t *kc = (const uint16_t *)a->k + (size_t)g * (size_t)dk;
-    const uint16_t *vc = (const uint16_t *)a->v + (size_t)g * (size_t)dv;
-    float *kv = b->att_kv + (size_t)ith * ATT_KEYS * (size_t)ld;
-    float *qr0 = b->qrow + (size_t)ith * (size_t)b->max_head_dim * ATT_GROUP;
-    float *row0 = b->scores + (size_t)ith * (size_t)b->n_ctx * ATT_GROUP;
-    const float cap_inv = a->softcap > 0 ? 1.0f / a->softcap : 0.0f;
+    const att_group G = att_group_of(b, a, t, h0, ith);
     float max[ATT_GROUP];
     __m256 vmax[ATT_GROUP];
     for (int k = 0; k < nh; k++) {
-        const float *q = a->q + (size_t)t * (size_t)a->ldq + (size_t)(h0 + k) * (size_t)dk;
-        float *qr = qr0 + (size_t)k * (size_t)b->max_head_dim;
-        for (int d = 0; d < dk; d++)
+        const float *q = a->q + (size_t)t * (size_t)a->ldq + (size_t)(h0 + k) * (size_t)G.dk;
+        float *qr = G.qr0 + (size_t)k * (size_t)b->max_head_dim;
+        for (int d = 0; d < G.dk; d++)
             qr[d] = _cvtsh_ss(_cvtss_sh(q[d], _MM_FROUND_TO_NEAREST_INT));
         max[k] = -INFINITY;
         vmax[k] = _mm256_set1_ps(-INFINITY);
     }
     /* scores and their maxima */
-    for (int32_t j = j0; j <= p; j += ATT2_KEYS) {
-        const int n = p - j + 1 < ATT2_KEYS ? p - j + 1 : ATT2_KEYS;
-        att2_widen(kc + (size_t)j * k_stride, k_stride, n, dk, kv, ld);
+    for (int32_t j = G.j0; j <= G.p; j += ATT2_KEYS) {
+        const int n = G.p - j + 1 < ATT2_KEYS ? G.p - j + 1 : ATT2_KEYS;
+        att2_widen(G.kc + (size_t)j * G.k_stride, G.k_stride, n, G.dk, G.kv, G.ld);
         for (int k = 0; k < nh; k++) {
-            const float *qr = qr0 + (size_t)k * (size_t)b->max_head_dim;
+            const float *qr = G.qr0 + (size_t)k * (size_t)b->max_head_dim;
             float sc[ATT2_KEYS];
-            if (dk == 64)
-                att2_scores8(64, kv, ld, qr, dk, n, sc);
+            if (G.dk == 64)
+                att2_scores8(64, G.kv, G.ld, qr, G.dk, n, sc);
             else
-                att2_scores8(0, kv, ld, qr, dk, n, sc);
-            float *row = row0 + (size_t)k * (size_t)b->n_ctx + j;
+                att2_scores8(0, G.kv, G.ld, qr, G.dk, n, sc);
+            float *row = G.row0 + (size_t)k * (size_t)b->n_ctx + j;
             if (n == ATT2_KEYS && !(a->softcap > 0)) {
                 const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(sc), _mm256_set1_ps(a->scale));
                 _mm256_storeu_ps(row, v);
@@ -1287,7 +1307,7 @@ HK_TARGET_AVX2 static void attention_group_avx2_f16(hk_backend *b, const hk_atte
             for (int i = 0; i < n; i++) {
                 float s = sc[i];
                 if (a->softcap > 0)
-                    s = tanhf(s * cap_inv) * a->softcap;
+                    s = tanhf(s * G.cap_inv) * a->softcap;
                 s *= a->scale;
                 row[i] = s;
                 if (s > max[k])
@@ -1305,45 +1325,45 @@ HK_TARGET_AVX2 static void attention_group_avx2_f16(hk_backend *b, const hk_atte
     /* exp(s - max) and the normalizers, key by key in double: the heads'
      * sums are independent chains, so they go side by side */
     double sum[ATT_GROUP] = {0};
-    int32_t j = j0;
-    for (; j + ATT2_KEYS <= p + 1; j += ATT2_KEYS)
+    int32_t j = G.j0;
+    for (; j + ATT2_KEYS <= G.p + 1; j += ATT2_KEYS)
         for (int k = 0; k < nh; k++) {
-            float *row = row0 + (size_t)k * (size_t)b->n_ctx + j;
+            float *row = G.row0 + (size_t)k * (size_t)b->n_ctx + j;
             const __m256 e = att2_expf(_mm256_sub_ps(_mm256_loadu_ps(row), _mm256_set1_ps(max[k])));
             _mm256_storeu_ps(row, e);
             for (int i = 0; i < ATT2_KEYS; i++)
                 sum[k] += (double)row[i];
         }
-    for (; j <= p; j++)
+    for (; j <= G.p; j++)
         for (int k = 0; k < nh; k++) {
-            float *row = row0 + (size_t)k * (size_t)b->n_ctx;
+            float *row = G.row0 + (size_t)k * (size_t)b->n_ctx;
             row[j] = ggml_expf(row[j] - max[k]);
             sum[k] += (double)row[j];
         }
     /* the weights normalized and rounded to F16 */
     for (int k = 0; k < nh; k++) {
-        float *row = row0 + (size_t)k * (size_t)b->n_ctx;
+        float *row = G.row0 + (size_t)k * (size_t)b->n_ctx;
         const float inv = (float)(1.0 / sum[k]);
         const __m256 vinv = _mm256_set1_ps(inv);
-        for (j = j0; j + ATT2_KEYS <= p + 1; j += ATT2_KEYS)
+        for (j = G.j0; j + ATT2_KEYS <= G.p + 1; j += ATT2_KEYS)
             _mm256_storeu_ps(row + j, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(row + j), vinv),
                                                                       _MM_FROUND_TO_NEAREST_INT)));
-        for (; j <= p; j++)
+        for (; j <= G.p; j++)
             row[j] = _cvtsh_ss(_cvtss_sh(row[j] * inv, _MM_FROUND_TO_NEAREST_INT));
     }
     /* P.V, a block of values at a time for every head */
-    const int dv8 = dv & ~7;
-    for (int32_t j = j0; j <= p; j += ATT_KEYS) {
-        const int n = p - j + 1 < ATT_KEYS ? p - j + 1 : ATT_KEYS;
-        att2_widen(vc + (size_t)j * v_stride, v_stride, n, dv, kv, ld);
+    const int dv8 = G.dv & ~7;
+    for (int32_t j = G.j0; j <= G.p; j += ATT_KEYS) {
+        const int n = G.p - j + 1 < ATT_KEYS ? G.p - j + 1 : ATT_KEYS;
+        att2_widen(G.vc + (size_t)j * G.v_stride, G.v_stride, n, G.dv, G.kv, G.ld);
         for (int k = 0; k < nh; k++) {
-            const float *w = row0 + (size_t)k * (size_t)b->n_ctx + j;
-            float *out = a->out + (size_t)t * (size_t)a->ldo + (size_t)(h0 + k) * (size_t)dv;
+            const float *w = G.row0 + (size_t)k * (size_t)b->n_ctx + j;
+            float *out = a->out + (size_t)t * (size_t)a->ldo + (size_t)(h0 + k) * (size_t)G.dv;
             for (int c0 = 0; c0 < dv8; c0 += 64) {
                 switch ((dv8 - c0) / 8 < 8 ? (dv8 - c0) / 8 : 8) {
 #define ATT2_PV_CASE(NC)                                                                                               \
     case NC:                                                                                                           \
-        att2_pv(NC, kv + c0, ld, w, n, j == j0, out + c0);                                                             \
+        att2_pv(NC, G.kv + c0, G.ld, w, n, j == G.j0, out + c0);                                                       \
         break;
                     ATT2_PV_CASE(1) ATT2_PV_CASE(2) ATT2_PV_CASE(3) ATT2_PV_CASE(4)
                     ATT2_PV_CASE(5) ATT2_PV_CASE(6) ATT2_PV_CASE(7) ATT2_PV_CASE(8)
@@ -1352,10 +1372,10 @@ HK_TARGET_AVX2 static void attention_group_avx2_f16(hk_backend *b, const hk_atte
                     break;
                 }
             }
-            for (int c = dv8; c < dv; c++) {
-                float s = j == j0 ? 0.0f : out[c];
+            for (int c = dv8; c < G.dv; c++) {
+                float s = j == G.j0 ? 0.0f : out[c];
                 for (int i = 0; i < n; i++)
-                    s = fmaf(kv[(size_t)i * (size_t)ld + c], w[i], s);
+                    s = fmaf(G.kv[(size_t)i * (size_t)G.ld + c], w[i], s);
                 out[c] = s;
             }
         }
@@ -1536,46 +1556,35 @@ HK_TARGET_AVX512 static inline __attribute__((always_inline)) void att_pv(const 
 HK_TARGET_AVX512 static void attention_group_avx512_f16(hk_backend *b, const hk_attention_args *a, int t, int h0,
                                                         int nh, int ith)
 {
-    const int g = h0 / (a->n_head / a->n_head_kv);
-    const int32_t p = a->pos0 + t;
-    const int32_t j0 = a->window > 0 && p - a->window + 1 > 0 ? p - a->window + 1 : 0;
-    const int dk = a->head_dim_k, dv = a->head_dim_v;
-    const int ld = (b->max_head_dim + 15) / 16 * 16;
-    const size_t k_stride = (size_t)a->n_head_kv * (size_t)dk, v_stride = (size_t)a->n_head_kv * (size_t)dv;
-    const uint16_t *kc = (const uint16_t *)a->k + (size_t)g * (size_t)dk;
-    const uint16_t *vc = (const uint16_t *)a->v + (size_t)g * (size_t)dv;
-    float *kv = b->att_kv + (size_t)ith * ATT_KEYS * (size_t)ld;
-    float *qr0 = b->qrow + (size_t)ith * (size_t)b->max_head_dim * ATT_GROUP;
-    float *row0 = b->scores + (size_t)ith * (size_t)b->n_ctx * ATT_GROUP;
-    const float cap_inv = a->softcap > 0 ? 1.0f / a->softcap : 0.0f;
+    const att_group G = att_group_of(b, a, t, h0, ith);
     __m512 vmax[ATT_GROUP];
     for (int k = 0; k < nh; k++) {
-        const float *q = a->q + (size_t)t * (size_t)a->ldq + (size_t)(h0 + k) * (size_t)dk;
-        for (int d = 0; d < dk; d += 16) {
-            const __mmask16 m = att_mask(dk - d);
-            _mm512_mask_storeu_ps(qr0 + (size_t)k * (size_t)b->max_head_dim + d, m,
+        const float *q = a->q + (size_t)t * (size_t)a->ldq + (size_t)(h0 + k) * (size_t)G.dk;
+        for (int d = 0; d < G.dk; d += 16) {
+            const __mmask16 m = att_mask(G.dk - d);
+            _mm512_mask_storeu_ps(G.qr0 + (size_t)k * (size_t)b->max_head_dim + d, m,
                                   _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, q + d), _MM_FROUND_TO_NEAREST_INT)));
         }
         vmax[k] = _mm512_set1_ps(-INFINITY);
     }
     /* scores and their maxima */
-    for (int32_t j = j0; j <= p; j += ATT_KEYS) {
-        const int n = p - j + 1 < ATT_KEYS ? p - j + 1 : ATT_KEYS;
+    for (int32_t j = G.j0; j <= G.p; j += ATT_KEYS) {
+        const int n = G.p - j + 1 < ATT_KEYS ? G.p - j + 1 : ATT_KEYS;
         const __mmask16 m = att_mask(n);
-        att_widen(kc + (size_t)j * k_stride, k_stride, n, dk, kv, ld);
+        att_widen(G.kc + (size_t)j * G.k_stride, G.k_stride, n, G.dk, G.kv, G.ld);
         for (int k = 0; k < nh; k++) {
-            const float *qr = qr0 + (size_t)k * (size_t)b->max_head_dim;
+            const float *qr = G.qr0 + (size_t)k * (size_t)b->max_head_dim;
             float sc[ATT_KEYS];
-            switch (dk / VEC_STEP) {
-            case 1: att_scores16(1, kv, ld, qr, dk, n, sc); break;
-            case 2: att_scores16(2, kv, ld, qr, dk, n, sc); break;
-            default: att_scores16(0, kv, ld, qr, dk, n, sc); break;
+            switch (G.dk / VEC_STEP) {
+            case 1: att_scores16(1, G.kv, G.ld, qr, G.dk, n, sc); break;
+            case 2: att_scores16(2, G.kv, G.ld, qr, G.dk, n, sc); break;
+            default: att_scores16(0, G.kv, G.ld, qr, G.dk, n, sc); break;
             }
             if (a->softcap > 0)
                 for (int i = 0; i < n; i++)
-                    sc[i] = tanhf(sc[i] * cap_inv) * a->softcap;
+                    sc[i] = tanhf(sc[i] * G.cap_inv) * a->softcap;
             const __m512 sv = _mm512_mul_ps(_mm512_loadu_ps(sc), _mm512_set1_ps(a->scale));
-            _mm512_mask_storeu_ps(row0 + (size_t)k * (size_t)b->n_ctx + j, m, sv);
+            _mm512_mask_storeu_ps(G.row0 + (size_t)k * (size_t)b->n_ctx + j, m, sv);
             vmax[k] = _mm512_mask_max_ps(vmax[k], m, vmax[k], sv);
         }
     }
@@ -1584,34 +1593,34 @@ HK_TARGET_AVX512 static void attention_group_avx512_f16(hk_backend *b, const hk_
      * reduce16, the chunk sums in double (attention_one's order); then the
      * weights normalized and rounded to F16 */
     for (int k = 0; k < nh; k++) {
-        float *row = row0 + (size_t)k * (size_t)b->n_ctx;
+        float *row = G.row0 + (size_t)k * (size_t)b->n_ctx;
         const float max = _mm512_reduce_max_ps(vmax[k]);
         double sum = 0.0;
-        for (int32_t c0 = j0 - j0 % ATT_KEYS; c0 <= p; c0 += ATT_KEYS) {
-            const __mmask16 m = (__mmask16)(att_mask(p - c0 + 1) & ~att_mask(j0 - c0));
+        for (int32_t c0 = G.j0 - G.j0 % ATT_KEYS; c0 <= G.p; c0 += ATT_KEYS) {
+            const __mmask16 m = (__mmask16)(att_mask(G.p - c0 + 1) & ~att_mask(G.j0 - c0));
             const __m512 e = _mm512_maskz_mov_ps(
                 m, att_expf(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + c0), _mm512_set1_ps(max))));
             _mm512_mask_storeu_ps(row + c0, m, e);
             sum += (double)att_reduce16(e);
         }
         const float inv = (float)(1.0 / sum);
-        for (int32_t j = j0; j <= p; j += ATT_KEYS) {
-            const __mmask16 m = att_mask(p - j + 1);
+        for (int32_t j = G.j0; j <= G.p; j += ATT_KEYS) {
+            const __mmask16 m = att_mask(G.p - j + 1);
             const __m512 w = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + j), _mm512_set1_ps(inv));
             _mm512_mask_storeu_ps(row + j, m, _mm512_cvtph_ps(_mm512_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT)));
         }
     }
     /* P.V, a block of 16 values at a time for every head */
-    for (int32_t j = j0; j <= p; j += ATT_KEYS) {
-        const int n = p - j + 1 < ATT_KEYS ? p - j + 1 : ATT_KEYS;
-        att_widen(vc + (size_t)j * v_stride, v_stride, n, dv, kv, ld);
+    for (int32_t j = G.j0; j <= G.p; j += ATT_KEYS) {
+        const int n = G.p - j + 1 < ATT_KEYS ? G.p - j + 1 : ATT_KEYS;
+        att_widen(G.vc + (size_t)j * G.v_stride, G.v_stride, n, G.dv, G.kv, G.ld);
         for (int k = 0; k < nh; k++) {
-            const float *w = row0 + (size_t)k * (size_t)b->n_ctx + j;
-            float *out = a->out + (size_t)t * (size_t)a->ldo + (size_t)(h0 + k) * (size_t)dv;
-            switch ((dv + 15) / 16) {
+            const float *w = G.row0 + (size_t)k * (size_t)b->n_ctx + j;
+            float *out = a->out + (size_t)t * (size_t)a->ldo + (size_t)(h0 + k) * (size_t)G.dv;
+            switch ((G.dv + 15) / 16) {
 #define ATT_PV_CASE(NC)                                                                                                \
     case NC:                                                                                                           \
-        att_pv(NC, kv, ld, w, n, dv, j == j0, out);                                                                    \
+        att_pv(NC, G.kv, G.ld, w, n, G.dv, j == G.j0, out);                                                            \
         break;
                 ATT_PV_CASE(1) ATT_PV_CASE(2) ATT_PV_CASE(3) ATT_PV_CASE(4) ATT_PV_CASE(5) ATT_PV_CASE(6)
                 ATT_PV_CASE(7) ATT_PV_CASE(8) ATT_PV_CASE(9) ATT_PV_CASE(10) ATT_PV_CASE(11) ATT_PV_CASE(12)

@@ -928,95 +928,70 @@ static void X(vec_dot4_q8_0)(int64_t n, const void *w, size_t ws, int64_t nr, co
 /* The K-quants: each block's scales and quants unpacked once for the four
  * tokens, every token given vec_dot's integer sums (exact) and float steps
  * in vec_dot's order. */
+/* Q4_K, and with FIFTH Q5_K, whose qh adds the fifth bit of each value */
+#define X_K45_ROW4(BLOCK, FIFTH)                                                                                 \
+    const BLOCK *x = w;                                                                                          \
+    const int64_t nb = n / HK_QK_K;                                                                              \
+    const __m256i m4 = _mm256_set1_epi8(0x0F);                                                                   \
+    const __m256i one = _mm256_set1_epi8(1);                                                                     \
+    const hk_block_q8_K *yc[4];                                                                                  \
+    __m256 acc[4];                                                                                               \
+    for (int c = 0; c < 4; c++) {                                                                                \
+        yc[c] = (const hk_block_q8_K *)(const void *)((const uint8_t *)a + (size_t)c * as);                      \
+        acc[c] = _mm256_setzero_ps();                                                                            \
+    }                                                                                                            \
+    for (int64_t i = 0; i < nb; i++) {                                                                           \
+        uint8_t sc[8];                                                                                           \
+        uint64_t mn;                                                                                             \
+        X(k4_scales)(x[i].scales, sc, &mn);                                                                      \
+        __m256i isum0[4], isum1[4];                                                                              \
+        for (int c = 0; c < 4; c++)                                                                              \
+            isum0[c] = isum1[c] = _mm256_setzero_si256();                                                        \
+        for (int j = 0; j < 4; j++) {                                                                            \
+            const __m256i qb = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));                          \
+            __m256i lo = _mm256_and_si256(qb, m4);                                                               \
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qb, 4), m4);                                         \
+            if (FIFTH) {                                                                                         \
+                /* bit 2j of qh for sub-block 2j, 2j + 1 for 2j + 1 (vec_dot_q5_K) */                            \
+                const __m256i hb = _mm256_loadu_si256((const __m256i *)X_K45_QH(x[i]));                          \
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j), one), 4)); \
+                hi = _mm256_or_si256(hi,                                                                         \
+                                     _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j + 1), one), 4)); \
+            }                                                                                                    \
+            const __m256i s0 = _mm256_set1_epi16(sc[2 * j]), s1 = _mm256_set1_epi16(sc[2 * j + 1]);              \
+            for (int c = 0; c < 4; c++) {                                                                        \
+                const int8_t *q = yc[c][i].qs + 64 * j;                                                          \
+                const __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q));            \
+                const __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q + 32)));     \
+                isum0[c] = X_DPWSSD(isum0[c], plo, s0);                                                          \
+                isum1[c] = X_DPWSSD(isum1[c], phi, s1);                                                          \
+            }                                                                                                    \
+        }                                                                                                        \
+        const float xd = X(h2f)(x[i].d), xdmin = X(h2f)(x[i].dmin);                                              \
+        for (int c = 0; c < 4; c++) {                                                                            \
+            const __m256i summ = X(k4_mins)(mn, yc[c][i].bsums);                                                 \
+            const __m256i isum = _mm256_add_epi32(isum0[c], isum1[c]);                                           \
+            acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(xd * yc[c][i].d), _mm256_cvtepi32_ps(isum), acc[c]);         \
+            acc[c] = _mm256_fnmadd_ps(_mm256_set1_ps(xdmin * yc[c][i].d), _mm256_cvtepi32_ps(summ), acc[c]);     \
+        }                                                                                                        \
+    }                                                                                                            \
+    for (int c = 0; c < 4; c++)                                                                                  \
+        out[c] = X(hsum_ps)(acc[c]);
+
+#define X_K45_QH(blk) (blk).qs /* unused without FIFTH */
 static void X(vec_dot4_q4_K_row)(int64_t n, const void *w, const void *a, size_t as, float out[4])
 {
-    const hk_block_q4_K *x = w;
-    const int64_t nb = n / HK_QK_K;
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const hk_block_q8_K *yc[4];
-    __m256 acc[4];
-    for (int c = 0; c < 4; c++) {
-        yc[c] = (const hk_block_q8_K *)(const void *)((const uint8_t *)a + (size_t)c * as);
-        acc[c] = _mm256_setzero_ps();
-    }
-    for (int64_t i = 0; i < nb; i++) {
-        uint8_t sc[8];
-        uint64_t mn;
-        X(k4_scales)(x[i].scales, sc, &mn);
-        __m256i isum0[4], isum1[4];
-        for (int c = 0; c < 4; c++)
-            isum0[c] = isum1[c] = _mm256_setzero_si256();
-        for (int j = 0; j < 4; j++) {
-            const __m256i qb = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
-            const __m256i lo = _mm256_and_si256(qb, m4);
-            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qb, 4), m4);
-            const __m256i s0 = _mm256_set1_epi16(sc[2 * j]), s1 = _mm256_set1_epi16(sc[2 * j + 1]);
-            for (int c = 0; c < 4; c++) {
-                const int8_t *q = yc[c][i].qs + 64 * j;
-                const __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q));
-                const __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q + 32)));
-                isum0[c] = X_DPWSSD(isum0[c], plo, s0);
-                isum1[c] = X_DPWSSD(isum1[c], phi, s1);
-            }
-        }
-        const float xd = X(h2f)(x[i].d), xdmin = X(h2f)(x[i].dmin);
-        for (int c = 0; c < 4; c++) {
-            const __m256i summ = X(k4_mins)(mn, yc[c][i].bsums);
-            const __m256i isum = _mm256_add_epi32(isum0[c], isum1[c]);
-            acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(xd * yc[c][i].d), _mm256_cvtepi32_ps(isum), acc[c]);
-            acc[c] = _mm256_fnmadd_ps(_mm256_set1_ps(xdmin * yc[c][i].d), _mm256_cvtepi32_ps(summ), acc[c]);
-        }
-    }
-    for (int c = 0; c < 4; c++)
-        out[c] = X(hsum_ps)(acc[c]);
+    X_K45_ROW4(hk_block_q4_K, 0)
 }
+#undef X_K45_QH
 
+#define X_K45_QH(blk) (blk).qh
 static void X(vec_dot4_q5_K_row)(int64_t n, const void *w, const void *a, size_t as, float out[4])
 {
-    const hk_block_q5_K *x = w;
-    const int64_t nb = n / HK_QK_K;
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m256i one = _mm256_set1_epi8(1);
-    const hk_block_q8_K *yc[4];
-    __m256 acc[4];
-    for (int c = 0; c < 4; c++) {
-        yc[c] = (const hk_block_q8_K *)(const void *)((const uint8_t *)a + (size_t)c * as);
-        acc[c] = _mm256_setzero_ps();
-    }
-    for (int64_t i = 0; i < nb; i++) {
-        uint8_t sc[8];
-        uint64_t mn;
-        X(k4_scales)(x[i].scales, sc, &mn);
-        const __m256i hb = _mm256_loadu_si256((const __m256i *)x[i].qh);
-        __m256i isum0[4], isum1[4];
-        for (int c = 0; c < 4; c++)
-            isum0[c] = isum1[c] = _mm256_setzero_si256();
-        for (int j = 0; j < 4; j++) {
-            const __m256i qb = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
-            const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j), one), 4);
-            const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j + 1), one), 4);
-            const __m256i lo = _mm256_or_si256(_mm256_and_si256(qb, m4), h0);
-            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qb, 4), m4), h1);
-            const __m256i s0 = _mm256_set1_epi16(sc[2 * j]), s1 = _mm256_set1_epi16(sc[2 * j + 1]);
-            for (int c = 0; c < 4; c++) {
-                const int8_t *q = yc[c][i].qs + 64 * j;
-                const __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q));
-                const __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q + 32)));
-                isum0[c] = X_DPWSSD(isum0[c], plo, s0);
-                isum1[c] = X_DPWSSD(isum1[c], phi, s1);
-            }
-        }
-        const float xd = X(h2f)(x[i].d), xdmin = X(h2f)(x[i].dmin);
-        for (int c = 0; c < 4; c++) {
-            const __m256i summ = X(k4_mins)(mn, yc[c][i].bsums);
-            const __m256i isum = _mm256_add_epi32(isum0[c], isum1[c]);
-            acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(xd * yc[c][i].d), _mm256_cvtepi32_ps(isum), acc[c]);
-            acc[c] = _mm256_fnmadd_ps(_mm256_set1_ps(xdmin * yc[c][i].d), _mm256_cvtepi32_ps(summ), acc[c]);
-        }
-    }
-    for (int c = 0; c < 4; c++)
-        out[c] = X(hsum_ps)(acc[c]);
+    X_K45_ROW4(hk_block_q5_K, 1)
 }
+#undef X_K45_QH
+#undef X_K45_ROW4
 
 static void X(vec_dot4_q6_K_row)(int64_t n, const void *w, const void *a, size_t as, float out[4])
 {
