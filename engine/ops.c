@@ -70,6 +70,11 @@ struct hk_backend {
     int att_heads;         /* query heads per attention work item the scratch below holds */
     float *att_kv;         /* per thread: ATT_KEYS cache rows widened to float (AVX-512, AVX2),
                               max_head_dim rounded up to 16 floats apart */
+    /* AMX batches (kernels.h hk_amx_gemm), when the CPU and level have it: */
+    bool amx;
+    uint8_t *amx_act;       /* max_rows tokens laid out by hk_amx_act_put */
+    uint8_t *amx_scratch;   /* per thread: amx_scratch_bytes */
+    size_t amx_scratch_bytes;
 };
 
 /* The AVX-512 and AVX2 attentions (attention_group_avx512_f16 and
@@ -123,6 +128,20 @@ hk_backend *hk_backend_new(hk_pool *pool, hk_matmul_mode mode, int64_t max_in, i
     b->panel_floats = panel;
     b->panel = malloc(sizeof(float) * panel * (size_t)nt);
     b->att_acc = malloc(sizeof(float) * (size_t)max_head_dim * (size_t)nt);
+#if HK_OPS_X86
+    b->amx = mode == HK_MATMUL_LLAMACPP && b->level == HK_CPU_AVX512 && hk_amx_active() &&
+             max_rows >= HK_AMX_MIN_TOK;
+    if (b->amx) {
+        b->amx_scratch_bytes = (hk_amx_scratch_bytes(max_in) + 63) / 64 * 64;
+        /* zeroed: a short last group of tokens reads lanes no token wrote */
+        b->amx_act = calloc(1, hk_amx_act_bytes(max_in, max_rows));
+        b->amx_scratch = malloc(b->amx_scratch_bytes * (size_t)nt);
+        if (!b->amx_act || !b->amx_scratch) {
+            hk_backend_free(b);
+            return NULL;
+        }
+    }
+#endif
     if (!b->act || !b->rows || !b->scores || !b->qrow || !b->acc || !b->rope_cache || !b->panel || !b->att_acc ||
         !b->att_kv) {
         hk_backend_free(b);
@@ -144,6 +163,8 @@ void hk_backend_free(hk_backend *b)
     free(b->panel);
     free(b->att_acc);
     free(b->att_kv);
+    free(b->amx_act);
+    free(b->amx_scratch);
     free(b);
 }
 
@@ -177,6 +198,7 @@ typedef struct matmul_job {
     hk_from_float_fn act_pack;   /* row-group kernels: act holds their packed rows (kernels.h) */
     size_t act_thread_off;       /* 0, or one token: each thread converts it itself, into act + ith * this
                                     (see matmul_run_simd) */
+    bool amx;                    /* hk_amx_gemm on the tokens in b->amx_act */
     int64_t chunk_rows;          /* weight rows per work item (the last one may have fewer) */
     int64_t n_chunks;            /* work items */
     int n_runs;                  /* runs of consecutive work items, one per thread (see matmul_run_simd) */
@@ -523,6 +545,18 @@ static void matmul_tile_simd(const matmul_job *j, const hk_matmul_out *o, int64_
         return;
     }
 #endif
+#if HK_OPS_X86
+    if (j->amx) {
+        float *y = o->y + r0;
+        hk_amx_gemm(w->type, n, w->data + (size_t)r0 * w->row_bytes, w->row_bytes, r1 - r0, b->amx_act, n_tok, y,
+                    ldy, b->amx_scratch + (size_t)ith * b->amx_scratch_bytes);
+        if (o->bias)
+            for (int t = 0; t < n_tok; t++)
+                for (int64_t r = r0; r < r1; r++)
+                    y[(size_t)t * ldy + (size_t)(r - r0)] += o->bias[r];
+        return;
+    }
+#endif
     if (w->type == HK_TYPE_F32 || b->mode == HK_MATMUL_EXACT) {
         /* rows as floats: F32 weights as they are, others dequantized into
          * this thread's panel a tile at a time */
@@ -600,6 +634,20 @@ static void matmul_tile_simd(const matmul_job *j, const hk_matmul_out *o, int64_
 static void matmul_run_simd(void *arg, int ith, int nth)
 {
     matmul_job *j = arg;
+#if HK_OPS_X86
+    if (j->convert && j->amx) {
+        /* whole groups of 16 tokens a thread: hk_amx_act_put interleaves them */
+        const int64_t n = j->outs[0].w->n_in;
+        long lo, hi;
+        hk_split((j->n_tok + HK_AMX_MIN_TOK - 1) / HK_AMX_MIN_TOK, ith, nth, &lo, &hi);
+        for (long t = lo * HK_AMX_MIN_TOK; t < hi * HK_AMX_MIN_TOK && t < j->n_tok; t++) {
+            uint8_t *at = j->b->act + (size_t)t * j->act_row;
+            j->act_ops->act_from_float(j->x + (size_t)t * (size_t)j->ldx, at, n);
+            hk_amx_act_put(at, n, (int)t, j->b->amx_act);
+        }
+        hk_pool_barrier(j->b->pool);
+    } else
+#endif
     if (j->convert) {
         const int64_t n = j->outs[0].w->n_in;
         long lo, hi;
@@ -693,6 +741,14 @@ void hk_op_matmul(hk_backend *b, int n_tok, const float *x, int64_t ldx, const h
                 j.act_pack = g0->act_pack;
                 j.act_row = g0->act_size(w0->n_in);
                 assert(j.act_row <= b->act_row_cap);
+            }
+            /* a batch whose every out has AMX kernels: the tile products */
+            j.amx = b->amx && convert && n_tok >= HK_AMX_MIN_TOK && j.act_type == HK_TYPE_Q8_0;
+            for (int i = k; i < e && j.amx; i++)
+                j.amx = hk_amx_has_type(outs[i].w->type);
+            if (j.amx) {
+                j.act_pack = NULL;
+                j.act_row = hk_row_size(HK_TYPE_Q8_0, w0->n_in);
             }
 #if HK_OPS_X86
             /* every out of the group is F16 (their act type is F16 only then) */

@@ -501,16 +501,30 @@ static void test_backend_matmul_shape(hk_cpu_level lvl, hk_matmul_mode mode, int
                   "%s matmul %s %s %lldx%lld, %d tokens, %d threads: max diff %.3g of %.3g",
                   hk_cpu_level_name(lvl), mode == HK_MATMUL_EXACT ? "exact" : "llamacpp", hk_type_name(t),
                   (long long)n_in, (long long)n_out, n_tok, nth, worst, scale);
+            /* AMX batches give the scalar vec_dot's numbers instead (kernels.h
+             * hk_amx_gemm), against the level's Q8_0 activations */
+            const bool amx = lvl == HK_CPU_AVX512 && mode == HK_MATMUL_LLAMACPP && hk_amx_active() &&
+                             hk_amx_has_type(t) && n_tok >= HK_AMX_MIN_TOK;
             int differ = 0;
             for (int tk = 0; tk < n_tok; tk++) {
-                const hk_matmul_out o1 = {&w, one, n_out, NULL};
-                hk_op_matmul(simd, 1, x + (size_t)tk * (size_t)n_in, n_in, &o1, 1);
+                const float *xt = x + (size_t)tk * (size_t)n_in;
+                if (amx) {
+                    const size_t ab = row_bytes(HK_TYPE_Q8_0, n_in);
+                    uint8_t *aq = malloc(ab);
+                    hk_quant_ops_level(HK_TYPE_Q8_0, lvl)->act_from_float(xt, aq, n_in);
+                    for (int64_t r = 0; r < n_out; r++)
+                        one[r] = hk_quant_ops_of(t)->vec_dot(n_in, wq + rb * (size_t)r, aq);
+                    free(aq);
+                } else {
+                    const hk_matmul_out o1 = {&w, one, n_out, NULL};
+                    hk_op_matmul(simd, 1, xt, n_in, &o1, 1);
+                }
                 differ += memcmp(one, got + (size_t)tk * (size_t)n_out, sizeof(float) * (size_t)n_out) != 0;
             }
-            CHECK(differ == 0,
-                  "%s matmul %s %s %lldx%lld, %d threads: %d of %d batch rows differ from one-token results",
+            CHECK(differ == 0, "%s matmul %s %s %lldx%lld, %d threads: %d of %d batch rows differ from %s",
                   hk_cpu_level_name(lvl), mode == HK_MATMUL_EXACT ? "exact" : "llamacpp", hk_type_name(t),
-                  (long long)n_in, (long long)n_out, nth, differ, n_tok);
+                  (long long)n_in, (long long)n_out, nth, differ, n_tok,
+                  amx ? "the scalar vec_dot (AMX)" : "one-token results");
             hk_backend_free(ref);
             hk_backend_free(simd);
             hk_pool_free(pool);
@@ -1000,6 +1014,88 @@ static void test_one_tok(void)
         }
     }
 }
+
+/* The AMX batch kernels (engine/cpu/gemm_amx.c): every y element equal,
+ * bit for bit, to the scalar vec_dot of its row against the token's Q8_0
+ * blocks as the AVX-512 level's act_from_float makes them.  Row counts
+ * around the 16 of a tile (the last row ending at a guard page: a short
+ * panel must not be read past its rows), token counts around the 16 of a
+ * tile, block counts 1 to 152, random quants over the whole int8 range for
+ * Q8_0 (-128 included); y is laid out wider than the rows, and nothing
+ * outside the rows and tokens may be written. */
+static void test_amx(void)
+{
+    if (!hk_amx_supported()) {
+        printf("amx: this CPU (or kernel) has no AMX-INT8; its kernels are not tested here\n");
+        return;
+    }
+    const hk_type types[] = {HK_TYPE_Q4_0, HK_TYPE_Q5_0, HK_TYPE_Q8_0};
+    const int64_t blocks[] = {1, 3, 28, 152};
+    const int rows[] = {1, 15, 16, 17, 35}, toks[] = {1, 5, 16, 17, 40};
+    enum { MAX_R = 35, MAX_T = 40, PAD = 3 };
+    const hk_quant_ops *act = hk_quant_ops_level(HK_TYPE_Q8_0, HK_CPU_AVX512);
+    long n_checked = 0;
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        const hk_type t = types[k];
+        const hk_quant_ops *ref = hk_quant_ops_of(t);
+        CHECK(hk_amx_has_type(t), "amx: no kernel for %s", hk_type_name(t));
+        for (size_t s = 0; s < sizeof blocks / sizeof blocks[0]; s++) {
+            const int64_t n = blocks[s] * HK_QK8_0;
+            const size_t rb = row_bytes(t, n), ab = row_bytes(HK_TYPE_Q8_0, n);
+            void *map = NULL;
+            size_t map_len = 0;
+            uint8_t *wq = guarded_alloc(rb * MAX_R, &map, &map_len);
+            float *wf = malloc(sizeof(float) * (size_t)n), *x = malloc(sizeof(float) * (size_t)n);
+            uint8_t *aq = malloc(ab * MAX_T), *packed = calloc(1, hk_amx_act_bytes(n, MAX_T));
+            void *scratch = malloc(hk_amx_scratch_bytes(n));
+            const size_t ldy = MAX_R + PAD;
+            float *y = malloc(sizeof(float) * ldy * MAX_T), *want = malloc(sizeof(float) * MAX_R * MAX_T);
+            if (!wq || !wf || !x || !aq || !packed || !scratch || !y || !want) {
+                CHECK(false, "amx: out of memory");
+                break;
+            }
+            for (int r = 0; r < MAX_R; r++) {
+                fill_row(wf, n, r);
+                ref->from_float(wf, wq + rb * (size_t)r, n);
+                if (t == HK_TYPE_Q8_0 && r % 3 == 1) /* every quant value, -128 too */
+                    for (int64_t b = 0; b < blocks[s]; b++)
+                        for (int i = 0; i < HK_QK8_0; i++)
+                            ((hk_block_q8_0 *)(void *)(wq + rb * (size_t)r))[b].qs[i] = (int8_t)(rng_u64() & 0xFF);
+            }
+            for (int c = 0; c < MAX_T; c++) {
+                fill_act_edges(x, n, c % 3);
+                act->act_from_float(x, aq + ab * (size_t)c, n);
+                hk_amx_act_put(aq + ab * (size_t)c, n, c, packed);
+            }
+            for (int c = 0; c < MAX_T; c++)
+                for (int r = 0; r < MAX_R; r++)
+                    want[c * MAX_R + r] = ref->vec_dot(n, wq + rb * (size_t)r, aq + ab * (size_t)c);
+            for (size_t ir = 0; ir < sizeof rows / sizeof rows[0]; ir++)
+                for (size_t it = 0; it < sizeof toks / sizeof toks[0]; it++) {
+                    const int nr = rows[ir], nt = toks[it], r0 = MAX_R - nr;
+                    for (size_t i = 0; i < ldy * MAX_T; i++)
+                        y[i] = -7.0f;
+                    hk_amx_gemm(t, n, wq + rb * (size_t)r0, rb, nr, packed, nt, y, ldy, scratch);
+                    int differ = 0, stray = 0;
+                    for (int c = 0; c < MAX_T; c++)
+                        for (size_t r = 0; r < ldy; r++) {
+                            const float v = y[(size_t)c * ldy + r];
+                            if (c < nt && (int)r < nr)
+                                differ += memcmp(&v, &want[c * MAX_R + r0 + (int)r], sizeof v) != 0;
+                            else
+                                stray += v != -7.0f;
+                        }
+                    n_checked += (long)nr * nt;
+                    CHECK(differ == 0 && stray == 0,
+                          "amx %s n=%lld, %d rows x %d tokens: %d differ from the scalar vec_dot, %d written outside",
+                          hk_type_name(t), (long long)n, nr, nt, differ, stray);
+                }
+            munmap(map, map_len);
+            free(wf), free(x), free(aq), free(packed), free(scratch), free(y), free(want);
+        }
+    }
+    printf("amx: %ld elements compared with the scalar vec_dot\n", n_checked);
+}
 #endif
 
 int main(int argc, char **argv)
@@ -1070,6 +1166,7 @@ int main(int argc, char **argv)
             test_vec_dot("avx512 without VNNI/BF16", &ops[weight_types[k]], weight_types[k]);
     }
     test_one_tok();
+    test_amx();
 #endif
     return hk_check_done("simd");
 }

@@ -11,6 +11,10 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 static uint64_t read_xcr0(void)
 {
@@ -55,6 +59,16 @@ static void detect(hk_cpu_features *f)
         if (a >= 1 && __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1))
             f->avx512bf16 = a1 & (1u << 5);
     }
+    /* AMX: edx bits 24 (tiles) and 25 (int8 products); XCR0 bits 17-18, the
+     * tile configuration and data, which Linux (5.16 on) hands a process
+     * only when it asks (ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, 18):
+     * without that the first tile instruction is a fatal signal */
+    const bool amx = (d & (1u << 24)) && (d & (1u << 25)) && (xcr0 & 0x60000) == 0x60000;
+#if defined(__linux__) && defined(SYS_arch_prctl)
+    f->amx_int8 = amx && os_zmm && syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+#else
+    (void)amx;
+#endif
 }
 
 #elif defined(__aarch64__) && defined(__linux__)

@@ -20,6 +20,7 @@ typedef struct hk_cpu_features {
     bool avx512vnni; /* vpdpbusd / vpdpwssd: int8 and int16 dot products into int32 */
     bool avx512bf16; /* vdpbf16ps and bfloat16 conversions */
     bool avx512vbmi; /* vpermb / vpermt2b: byte permutes across the whole zmm */
+    bool amx_int8;   /* AMX tiles with int8 products, and Linux let this process use them */
     /* arm64 */
     bool neon;       /* Advanced SIMD (always present on arm64 Linux) */
     bool dotprod;    /* sdot/udot: int8 dot products into int32 */

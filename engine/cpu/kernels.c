@@ -16,6 +16,7 @@ static const char *names[HK_CPU_LEVEL_COUNT][HK_TYPE_COUNT];
 static hk_vec_dot4_fn dot4s[HK_CPU_LEVEL_COUNT][HK_TYPE_COUNT];
 static const hk_gemm_kernel *gemms[HK_CPU_LEVEL_COUNT][HK_TYPE_COUNT];
 static bool supported[HK_CPU_LEVEL_COUNT];
+static bool amx_supported, amx_wanted = true;
 static hk_cpu_level active = HK_CPU_SCALAR;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
@@ -63,6 +64,9 @@ static void init_tables(void)
             hk_cpu_fill4_avx512(dot4s[HK_CPU_AVX512], f);
             hk_cpu_fill_gemm_avx512(gemms[HK_CPU_AVX512], tables[HK_CPU_AVX512], f);
             supported[HK_CPU_AVX512] = true;
+            /* hk_amx_gemm quantizes nothing itself but takes the level's Q8_0
+             * activations, and runs beside its VNNI kernels */
+            amx_supported = f->amx_int8 && f->avx512vnni && f->avx512vbmi;
         }
     }
 #elif defined(__aarch64__)
@@ -75,6 +79,10 @@ static void init_tables(void)
     for (int l = 0; l < HK_CPU_LEVEL_COUNT; l++)
         if (supported[l])
             active = (hk_cpu_level)l;
+
+    const char *amx = getenv("HARK_AMX");
+    if (amx && strcmp(amx, "0") == 0)
+        amx_wanted = false;
 
     const char *want = getenv("HARK_CPU");
     if (want && *want) {
@@ -149,6 +157,22 @@ const hk_gemm_kernel *hk_gemm_level(hk_type t, hk_cpu_level l)
     if (!hk_cpu_level_supported(l) || (unsigned)t >= HK_TYPE_COUNT)
         return NULL;
     return gemms[l][t];
+}
+
+bool hk_amx_supported(void)
+{
+    ensure_init();
+    return amx_supported;
+}
+
+bool hk_amx_active(void)
+{
+    return hk_amx_supported() && amx_wanted && active == HK_CPU_AVX512;
+}
+
+bool hk_amx_has_type(hk_type t)
+{
+    return t == HK_TYPE_Q4_0 || t == HK_TYPE_Q5_0 || t == HK_TYPE_Q8_0;
 }
 
 const char *hk_cpu_kernel_name_level(hk_type t, hk_cpu_level l)

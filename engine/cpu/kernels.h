@@ -92,6 +92,30 @@ typedef struct hk_gemm_kernel {
 /* NULL where level l has no row-group kernel for t. */
 const hk_gemm_kernel *hk_gemm_level(hk_type t, hk_cpu_level l);
 
+/* AMX (Xeon Sapphire Rapids and later) batch products for Q4_0, Q5_0 and
+ * Q8_0 weights (cpu/gemm_amx.c): y[c * ldy + r] = weight row r against
+ * token c, for nr rows (w_stride bytes apart) and n_tok tokens, each
+ * bit-identical to the scalar hk_quant_ops_of(t)->vec_dot of the row
+ * against the token's Q8_0 blocks as the level's act_from_float makes them.
+ * act: the tokens laid out by hk_amx_act_put (hk_amx_act_bytes(n, n_tok)
+ * bytes; what a partial last group of 16 leaves unset is read but never
+ * reaches y); scratch: hk_amx_scratch_bytes(n) bytes of this thread's.
+ * Worth it from HK_AMX_MIN_TOK tokens: the tile instructions take 16 at a
+ * time.  hk_amx_supported(): the CPU has AMX-TILE and AMX-INT8 and the
+ * kernel granted this process the tile state (call hk_amx_gemm only then);
+ * hk_amx_active(): also the active level is AVX-512 and HARK_AMX is not 0,
+ * which is when the engine uses it. */
+#define HK_AMX_ACT_UNIT 576 /* bytes per 16 tokens and block: 8 x 64 quants, 16 float scales */
+enum { HK_AMX_MIN_TOK = 16 };
+bool hk_amx_supported(void);
+bool hk_amx_active(void);
+bool hk_amx_has_type(hk_type t);
+size_t hk_amx_act_bytes(int64_t n, int n_tok);
+size_t hk_amx_scratch_bytes(int64_t n);
+void hk_amx_act_put(const void *q8_0_blocks, int64_t n, int t, void *act);
+void hk_amx_gemm(hk_type t, int64_t n, const void *w, size_t w_stride, int64_t nr, const void *act, int n_tok,
+                 float *y, size_t ldy, void *scratch);
+
 /* For tests and benchmarks: makes l the active level (capped at the best
  * supported one below it, as HARK_CPU does) and returns the previous one.
  * Objects that cache the level (a session's backend) keep theirs; call it

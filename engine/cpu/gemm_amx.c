@@ -1,0 +1,296 @@
+/* Batch products on AMX (Advanced Matrix Extensions: Xeon Sapphire Rapids
+ * and later) for Q4_0, Q5_0 and Q8_0 weights against Q8_0 activations
+ * (kernels.h hk_amx_gemm).
+ *
+ * One tile instruction (tdpbssd) takes the integer dot products of a block
+ * (32 elements) for 16 weight rows and 16 tokens: A is the 16 rows' quants
+ * of the block (16 x 32 bytes: Q8_0 rows straight from the mapping, Q4_0 and
+ * Q5_0 unpacked to int8 into this thread's panel), B the 16 tokens' quants
+ * in the pairs-of-dwords layout the instruction wants (hk_amx_act_put lays
+ * them out once per matmul).  A block cannot share a tile instruction with
+ * the next: each has its own scales.  The 16 x 16 int32 sums are exact, so
+ * what is left to choose is the float steps, and they are the scalar
+ * vec_dot's (engine/quant.c), in its order, lane by lane over the 16 tokens:
+ *   Q8_0, Q5_0: acc + sumi * (d_w * d_a)
+ *   Q4_0:       acc + (sumi * d_w) * d_a
+ * block after block from 0.  Every y element is therefore bit-identical to
+ * hk_quant_ops_of(t)->vec_dot of its row against the token's Q8_0 blocks,
+ * the reference the tests hold every kernel to.  The one-token kernels keep
+ * their own (VNNI) order, so on AMX a batch of HK_AMX_MIN_TOK or more tokens
+ * and the same tokens one at a time agree to float rounding, not to the bit
+ * (HARK_AMX=0 turns this path off). */
+#include <immintrin.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "avx512_common.h"
+#include "kernels.h"
+#include "quant.h"
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("amx-tile,amx-int8"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("amx-tile,amx-int8")
+#endif
+
+enum { AMX_ROWS = 16, AMX_TOKS = 16, AMX_KB = HK_QK8_0 };
+
+/* One tile configuration (palette 1) for every call: C 16 x 16 int32, A 16
+ * rows x one block, B one block's 8 dword pairs of rows x 16 tokens.
+ * Macros: the tile intrinsics paste their register numbers into asm. */
+#define TILE_C 0
+#define TILE_A 1
+#define TILE_B 2
+#define TILE_C1 3
+#define TILE_A1 4
+#define TILE_B1 5
+
+typedef struct amx_cfg {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} amx_cfg;
+
+static void amx_config(void)
+{
+    amx_cfg c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    c.rows[TILE_C] = AMX_ROWS, c.colsb[TILE_C] = AMX_TOKS * 4;
+    c.rows[TILE_A] = AMX_ROWS, c.colsb[TILE_A] = AMX_KB;
+    c.rows[TILE_B] = AMX_KB / 4, c.colsb[TILE_B] = AMX_TOKS * 4;
+    c.rows[TILE_C1] = c.rows[TILE_C], c.colsb[TILE_C1] = c.colsb[TILE_C];
+    c.rows[TILE_A1] = c.rows[TILE_A], c.colsb[TILE_A1] = c.colsb[TILE_A];
+    c.rows[TILE_B1] = c.rows[TILE_B], c.colsb[TILE_B1] = c.colsb[TILE_B];
+    _tile_loadconfig(&c);
+}
+
+size_t hk_amx_act_bytes(int64_t n, int n_tok)
+{
+    return (size_t)((n_tok + AMX_TOKS - 1) / AMX_TOKS) * (size_t)(n / HK_QK8_0) * HK_AMX_ACT_UNIT;
+}
+
+size_t hk_amx_scratch_bytes(int64_t n)
+{
+    /* the panel's int8 quants and its scales, then two blocks' 16 x 16
+     * sums; 64 bytes to align them */
+    return (size_t)(n / HK_QK8_0) * (AMX_ROWS * AMX_KB + AMX_ROWS * sizeof(float)) +
+           2 * AMX_ROWS * AMX_TOKS * sizeof(int32_t) + 64;
+}
+
+void hk_amx_act_put(const void *q8, int64_t n, int t, void *act)
+{
+    const hk_block_q8_0 *q = q8;
+    const int64_t nb = n / HK_QK8_0;
+    uint8_t *u = (uint8_t *)act + (size_t)(t / AMX_TOKS) * (size_t)nb * HK_AMX_ACT_UNIT;
+    const int c = t % AMX_TOKS;
+    for (int64_t b = 0; b < nb; b++, u += HK_AMX_ACT_UNIT) {
+        for (int k = 0; k < AMX_KB / 4; k++)
+            memcpy(u + k * AMX_TOKS * 4 + c * 4, q[b].qs + 4 * k, 4);
+        const float d = _cvtsh_ss(q[b].d);
+        memcpy(u + AMX_KB * AMX_TOKS + c * sizeof(float), &d, sizeof d);
+    }
+}
+
+/* Rows [0, m) of a panel of 16 (m <= 16) into int8 quants, block by block
+ * (16 rows x 32 bytes each), rows m..15 zero, and their scales as floats
+ * (16 per block, 0 past m). */
+static void unpack_panel(hk_type t, int64_t nb, const uint8_t *w, size_t ws, int m, int8_t *q, float *d)
+{
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nb; b++) {
+        int8_t *qb = q + (size_t)b * AMX_ROWS * AMX_KB;
+        float *db = d + (size_t)b * AMX_ROWS;
+        for (int r = 0; r < AMX_ROWS; r++) {
+            int8_t *o = qb + r * AMX_KB;
+            if (r >= m) {
+                memset(o, 0, AMX_KB);
+                db[r] = 0.0f;
+                continue;
+            }
+            const uint8_t *row = w + (size_t)r * ws;
+            if (t == HK_TYPE_Q8_0) {
+                const hk_block_q8_0 *x = (const hk_block_q8_0 *)(const void *)row + b;
+                memcpy(o, x->qs, AMX_KB);
+                db[r] = _cvtsh_ss(x->d);
+            } else if (t == HK_TYPE_Q4_0) {
+                const hk_block_q4_0 *x = (const hk_block_q4_0 *)(const void *)row + b;
+                const __m128i v = _mm_loadu_si128((const __m128i *)x->qs), e = _mm_set1_epi8(8);
+                _mm_storeu_si128((__m128i *)o, _mm_sub_epi8(_mm_and_si128(v, m4), e));
+                _mm_storeu_si128((__m128i *)(o + 16), _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), m4), e));
+                db[r] = _cvtsh_ss(x->d);
+            } else {
+                const hk_block_q5_0 *x = (const hk_block_q5_0 *)(const void *)row + b;
+                uint32_t qh;
+                memcpy(&qh, x->qh, sizeof qh);
+                /* bit j of qh is the fifth bit of element j: as a byte mask,
+                 * bit 4 of each selected byte */
+                const __m128i v = _mm_loadu_si128((const __m128i *)x->qs), e = _mm_set1_epi8(16);
+                const __m128i h0 = _mm_maskz_mov_epi8((__mmask16)(qh & 0xFFFF), _mm_set1_epi8(0x10));
+                const __m128i h1 = _mm_maskz_mov_epi8((__mmask16)(qh >> 16), _mm_set1_epi8(0x10));
+                _mm_storeu_si128((__m128i *)o, _mm_sub_epi8(_mm_or_si128(_mm_and_si128(v, m4), h0), e));
+                _mm_storeu_si128((__m128i *)(o + 16),
+                                 _mm_sub_epi8(_mm_or_si128(_mm_and_si128(_mm_srli_epi16(v, 4), m4), h1), e));
+                db[r] = _cvtsh_ss(x->d);
+            }
+        }
+    }
+}
+
+/* v[0..15] (rows x tokens) -> v[c] = column c (tokens x rows) */
+static inline __attribute__((always_inline)) void transpose16(__m512 v[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        const __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
+        const __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
+        v[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        v[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        v[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        v[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    /* v[4g + j]: lane l holds column 4l + j of rows 4g .. 4g+3 */
+    for (int h = 0; h < 2; h++)
+        for (int j = 0; j < 4; j++) {
+            t[8 * h + j] = _mm512_shuffle_f32x4(v[8 * h + j], v[8 * h + 4 + j], 0x88);
+            t[8 * h + 4 + j] = _mm512_shuffle_f32x4(v[8 * h + j], v[8 * h + 4 + j], 0xDD);
+        }
+    for (int j = 0; j < 8; j++) {
+        v[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+        v[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xDD);
+    }
+}
+
+/* GCC's tile intrinsics are asm statements that name no memory: these tell
+ * the compiler what a tile store wrote and that a panel's stores must be
+ * done before tile loads read it. */
+#define AMX_WROTE(p) __asm__ volatile("" : "+m"(*(int32_t(*)[AMX_ROWS * AMX_TOKS])(p)))
+#define AMX_MEMORY_DONE() __asm__ volatile("" ::: "memory")
+
+/* acc[r] (lanes: the group's 16 tokens) += block b's sums of row r in
+ * quant.c's order for the type; dw the panel's 16 scales of the block, da
+ * the tokens'. */
+static inline __attribute__((always_inline)) void amx_epilogue(__m512 acc[AMX_ROWS], const int32_t *sums,
+                                                               const float *dw, __m512 da, bool q4)
+{
+    for (int r = 0; r < AMX_ROWS; r++) {
+        const __m512 si = _mm512_cvtepi32_ps(_mm512_load_si512(sums + r * AMX_TOKS));
+        const __m512 dr = _mm512_set1_ps(dw[r]);
+        acc[r] = _mm512_add_ps(acc[r], q4 ? _mm512_mul_ps(_mm512_mul_ps(si, dr), da) : _mm512_mul_ps(si, _mm512_mul_ps(dr, da)));
+    }
+}
+
+/* One group of 16 tokens against a panel of 16 rows, every block: the tile
+ * products of block b + 1 are under way while block b's float steps run
+ * (two sets of tiles, C0/A0/B0 and C1/A1/B1).  pq/direct: where A comes
+ * from (see hk_amx_gemm); pf, pf_len: bytes to ask for ahead, spread over
+ * the blocks. */
+#define AMX_LOAD(C, A, B, b)                                                                                    \
+    do {                                                                                                        \
+        if (direct)                                                                                             \
+            _tile_loadd(A, wr + (size_t)(b) * sizeof(hk_block_q8_0) + offsetof(hk_block_q8_0, qs), w_stride);   \
+        else                                                                                                    \
+            _tile_loadd(A, pq + (size_t)(b) * AMX_ROWS * AMX_KB, AMX_KB);                                       \
+        _tile_loadd(B, ag + (size_t)(b) * HK_AMX_ACT_UNIT, AMX_TOKS * 4);                                       \
+        _tile_zero(C);                                                                                          \
+        _tile_dpbssd(C, A, B);                                                                                  \
+    } while (0)
+
+static inline __attribute__((always_inline)) void amx_group(__m512 acc[AMX_ROWS], int64_t nb, const uint8_t *wr,
+                                                            size_t w_stride, bool direct, const int8_t *pq,
+                                                            const float *pd, const uint8_t *ag, int32_t *sums,
+                                                            bool q4, const uint8_t *pf, size_t pf_len)
+{
+    int32_t *s0 = sums, *s1 = sums + AMX_ROWS * AMX_TOKS;
+    size_t pf_done = 0;
+    AMX_LOAD(TILE_C, TILE_A, TILE_B, 0);
+    for (int64_t b = 0; b < nb; b += 2) {
+        /* the tile unit works in order: each block's sums are stored before
+         * the next block's products are asked for */
+        _tile_stored(TILE_C, s0, AMX_TOKS * 4);
+        AMX_WROTE(s0);
+        if (b + 1 < nb)
+            AMX_LOAD(TILE_C1, TILE_A1, TILE_B1, b + 1);
+        if (pf) {
+            const size_t to = pf_len * (size_t)(b + 2) / (size_t)nb;
+            for (; pf_done < to && pf_done < pf_len; pf_done += 64)
+                _mm_prefetch((const char *)pf + pf_done, _MM_HINT_T0);
+        }
+        amx_epilogue(acc, s0, pd + b * AMX_ROWS, _mm512_loadu_ps((const float *)(const void *)(ag + (size_t)b * HK_AMX_ACT_UNIT + AMX_KB * AMX_TOKS)), q4);
+        if (b + 1 >= nb)
+            break;
+        _tile_stored(TILE_C1, s1, AMX_TOKS * 4);
+        AMX_WROTE(s1);
+        if (b + 2 < nb)
+            AMX_LOAD(TILE_C, TILE_A, TILE_B, b + 2);
+        amx_epilogue(acc, s1, pd + (b + 1) * AMX_ROWS, _mm512_loadu_ps((const float *)(const void *)(ag + (size_t)(b + 1) * HK_AMX_ACT_UNIT + AMX_KB * AMX_TOKS)), q4);
+    }
+}
+
+static inline __attribute__((always_inline)) void amx_rows(hk_type t, int64_t nb, const uint8_t *w, size_t w_stride,
+                                                           int64_t nr, const uint8_t *act, int n_tok, float *y,
+                                                           size_t ldy, int8_t *pq, float *pd, int32_t *sums, bool q4)
+{
+    const int groups = (n_tok + AMX_TOKS - 1) / AMX_TOKS;
+    const size_t panel_bytes = AMX_ROWS * w_stride;
+    for (int64_t r0 = 0; r0 < nr; r0 += AMX_ROWS) {
+        const int m = nr - r0 < AMX_ROWS ? (int)(nr - r0) : AMX_ROWS;
+        const uint8_t *wr = w + (size_t)r0 * w_stride;
+        /* Q8_0 rows go to the tiles as they are, but for the scales, unless
+         * the panel is short (the tile would read past the last row) */
+        const bool direct = t == HK_TYPE_Q8_0 && m == AMX_ROWS;
+        if (direct) {
+            for (int r = 0; r < AMX_ROWS; r++)
+                for (int64_t b = 0; b < nb; b++)
+                    pd[b * AMX_ROWS + r] = _cvtsh_ss(((const hk_block_q8_0 *)(const void *)(wr + (size_t)r * w_stride))[b].d);
+        } else {
+            unpack_panel(t, nb, wr, w_stride, m, pq, pd);
+        }
+        AMX_MEMORY_DONE();
+        const __mmask16 rmask = (__mmask16)((1u << m) - 1);
+        for (int g = 0; g < groups; g++) {
+            const uint8_t *ag = act + (size_t)g * (size_t)nb * HK_AMX_ACT_UNIT;
+            __m512 acc[AMX_ROWS];
+            for (int r = 0; r < AMX_ROWS; r++)
+                acc[r] = _mm512_setzero_ps();
+            /* the next panel's weights (the next rows of the matrix, which
+             * the next work item of this thread usually starts with) come
+             * in while the first group runs: the prompt reads every weight
+             * from memory once, and these loads would otherwise wait on it */
+            amx_group(acc, nb, wr, w_stride, direct, pq, pd, ag, sums, q4, g == 0 ? wr + panel_bytes : NULL,
+                      panel_bytes);
+            transpose16(acc);
+            const int nt = n_tok - g * AMX_TOKS < AMX_TOKS ? n_tok - g * AMX_TOKS : AMX_TOKS;
+            for (int c = 0; c < nt; c++)
+                _mm512_mask_storeu_ps(y + (size_t)(g * AMX_TOKS + c) * ldy + (size_t)r0, rmask, acc[c]);
+        }
+    }
+}
+
+void hk_amx_gemm(hk_type t, int64_t n, const void *w, size_t w_stride, int64_t nr, const void *act, int n_tok,
+                 float *y, size_t ldy, void *scratch)
+{
+    const int64_t nb = n / HK_QK8_0;
+    uint8_t *s = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    int8_t *pq = (int8_t *)s;
+    float *pd = (float *)(void *)(s + (size_t)nb * AMX_ROWS * AMX_KB);
+    int32_t *sums = (int32_t *)(void *)(pd + (size_t)nb * AMX_ROWS);
+    amx_config();
+    if (t == HK_TYPE_Q4_0)
+        amx_rows(t, nb, w, w_stride, nr, act, n_tok, y, ldy, pq, pd, sums, true);
+    else
+        amx_rows(t, nb, w, w_stride, nr, act, n_tok, y, ldy, pq, pd, sums, false);
+    _tile_release();
+}
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
