@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cpu/kernels.h"
 #include "gguf.h"
 #include "membw.h"
 #include "mkmodel.h"
@@ -552,7 +553,7 @@ int cmd_bench(int argc, char **argv)
         return 2;
     if (n_models == 0)
         return cli_error("bench: no model (use -m FILE; 'hark mkmodel' makes one)");
-    bool any_pp = false, any_tg = false;
+    bool any_pp = false, any_tg = false, any_cpu = false;
     for (int i = 0; i < pp.n; i++)
         any_pp |= pp.v[i] > 0;
     for (int i = 0; i < tg.n; i++)
@@ -627,6 +628,7 @@ int cmd_bench(int argc, char **argv)
                 }
                 /* the CPU's bandwidth is no roofline for a device */
                 print_row(json, models[mi_idx], &mi, th.v[ti], test, is_tg, &r, r.gpu ? dev_gbs : gbs[ti]);
+                any_cpu |= !r.gpu;
             }
         }
         /* after the tests, with the weights they read in memory */
@@ -653,6 +655,10 @@ int cmd_bench(int argc, char **argv)
             printf("weights in huge pages (%s): %.0f%% of the %.1f MiB in memory\n", file_name(models[i]),
                    100.0 * (double)huge[i].huge / (double)huge[i].resident, (double)huge[i].resident / 1048576.0);
         }
+        if (any_cpu)
+            printf("CPU kernels: %s%s\n", hk_cpu_level_name(hk_cpu_level_active()),
+                   hk_amx_active() ? ", AMX tiles for batches of 16+ tokens on Q4_0/Q5_0/Q8_0 weights (HARK_AMX=0: off)"
+                                   : "");
         printf("peak RSS: %.1f MiB\n", peak_rss_mib());
     }
     fflush(stdout);
