@@ -655,10 +655,13 @@ int cmd_bench(int argc, char **argv)
             printf("weights in huge pages (%s): %.0f%% of the %.1f MiB in memory\n", file_name(models[i]),
                    100.0 * (double)huge[i].huge / (double)huge[i].resident, (double)huge[i].resident / 1048576.0);
         }
-        if (any_cpu)
-            printf("CPU kernels: %s%s\n", hk_cpu_level_name(hk_cpu_level_active()),
-                   hk_amx_active() ? ", AMX tiles for batches of 16+ tokens on Q4_0/Q5_0/Q8_0 weights (HARK_AMX=0: off)"
-                                   : "");
+        if (any_cpu) {
+            printf("CPU kernels: %s", hk_cpu_level_name(hk_cpu_level_active()));
+            if (hk_amx_active())
+                printf(", AMX tiles for batches of %d+ tokens on Q4_0/Q5_0/Q8_0 weights (HARK_AMX=0: off)",
+                       HK_AMX_MIN_TOK);
+            printf("\n");
+        }
         printf("peak RSS: %.1f MiB\n", peak_rss_mib());
     }
     fflush(stdout);

@@ -639,8 +639,8 @@ static void matmul_run_simd(void *arg, int ith, int nth)
         /* whole groups of 16 tokens a thread: hk_amx_act_put interleaves them */
         const int64_t n = j->outs[0].w->n_in;
         long lo, hi;
-        hk_split((j->n_tok + HK_AMX_MIN_TOK - 1) / HK_AMX_MIN_TOK, ith, nth, &lo, &hi);
-        for (long t = lo * HK_AMX_MIN_TOK; t < hi * HK_AMX_MIN_TOK && t < j->n_tok; t++) {
+        hk_split((j->n_tok + HK_AMX_GROUP - 1) / HK_AMX_GROUP, ith, nth, &lo, &hi);
+        for (long t = lo * HK_AMX_GROUP; t < hi * HK_AMX_GROUP && t < j->n_tok; t++) {
             uint8_t *at = j->b->act + (size_t)t * j->act_row;
             j->act_ops->act_from_float(j->x + (size_t)t * (size_t)j->ldx, at, n);
             hk_amx_act_put(at, n, (int)t, j->b->amx_act);

@@ -75,7 +75,7 @@ static int n_cmp, n_over, n_bitlevel;
  *           cpu/gemm_avx512.c, which sum Q4_0/Q5_0/Q8_0 blocks four at a
  *           time: another order, other flips, the same integer sums.)
  *   AVX2 (HARK_CPU=avx2): 27 bit-level, 27 over 0.3%, largest 1.2e-2.
- *   AVX-512 with AMX (cpu/gemm_amx.c; batches of 16 tokens or more of
+ *   AVX-512 with AMX (cpu/gemm_amx.c; batches of 8 tokens or more of
  *           Q4_0/Q5_0/Q8_0 weights take the scalar vec_dot's float steps,
  *           one-token steps keep the VNNI kernels): 34 bit-level, 22 over
  *           0.3%, 31 of the 39 stay within 0.3%.  The same CPU with

@@ -35,7 +35,7 @@
 #pragma GCC target("amx-tile,amx-int8")
 #endif
 
-enum { AMX_ROWS = 16, AMX_TOKS = 16, AMX_KB = HK_QK8_0 };
+enum { AMX_ROWS = 16, AMX_TOKS = HK_AMX_GROUP, AMX_KB = HK_QK8_0 };
 
 /* One tile configuration (palette 1) for every call: C 16 x 16 int32, A 16
  * rows x one block, B one block's 8 dword pairs of rows x 16 tokens.
