@@ -14,8 +14,10 @@
  * act_from_float, x86 llama.cpp's function), weight rows in cache-sized
  * tiles dotted with every token of a batch (on AVX-512 VNNI, row-group
  * kernels of up to 4 rows x 4 tokens for Q4_0, Q5_0, Q8_0, Q4_K, Q6_K and
- * F16 (kernels.h hk_gemm_kernel); elsewhere four tokens at a time where the
- * level has a four-token kernel), rows handed to threads in chunks from a
+ * F16 (kernels.h hk_gemm_kernel); with AMX, batches of 8 tokens or more of
+ * Q4_0, Q5_0 and Q8_0 on tiles of 16 x 16, in the scalar reference's float
+ * order (hk_amx_gemm); elsewhere four tokens at a time where the level has
+ * a four-token kernel), rows handed to threads in chunks from a
  * shared counter, and an attention without the copied orders.  Only summation
  * orders differ from the reference; tests/test_parity.c runs both. */
 #include "ops.h"
@@ -742,7 +744,11 @@ void hk_op_matmul(hk_backend *b, int n_tok, const float *x, int64_t ldx, const h
                 j.act_row = g0->act_size(w0->n_in);
                 assert(j.act_row <= b->act_row_cap);
             }
-            /* a batch whose every out has AMX kernels: the tile products */
+            /* a batch whose every out has AMX kernels: the tile products,
+             * which give the scalar vec_dot's numbers (kernels.h
+             * hk_amx_gemm), so such a batch and its tokens one at a time
+             * (the VNNI one-token kernels) agree to float rounding rather
+             * than to the bit; HARK_AMX=0 keeps the VNNI kernels */
             j.amx = b->amx && convert && n_tok >= HK_AMX_MIN_TOK && j.act_type == HK_TYPE_Q8_0;
             for (int i = k; i < e && j.amx; i++)
                 j.amx = hk_amx_has_type(outs[i].w->type);
