@@ -546,8 +546,6 @@ static void matmul_tile_simd(const matmul_job *j, const hk_matmul_out *o, int64_
         matmul_f16_f32(j, o, r0, r1, ith);
         return;
     }
-#endif
-#if HK_OPS_X86
     if (j->amx) {
         float *y = o->y + r0;
         hk_amx_gemm(w->type, n, w->data + (size_t)r0 * w->row_bytes, w->row_bytes, r1 - r0, b->amx_act, n_tok, y,

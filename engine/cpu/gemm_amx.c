@@ -6,8 +6,8 @@
  * (32 elements) for 16 weight rows and 16 tokens: A is the 16 rows' quants
  * of the block (16 x 32 bytes: Q8_0 rows straight from the mapping, Q4_0 and
  * Q5_0 unpacked to int8 into this thread's panel), B the 16 tokens' quants
- * in the pairs-of-dwords layout the instruction wants (hk_amx_act_put lays
- * them out once per matmul).  A block cannot share a tile instruction with
+ * as the instruction wants them, row k holding quants 4k..4k+3 of each
+ * token (hk_amx_act_put lays them out once per matmul).  A block cannot share a tile instruction with
  * the next: each has its own scales.  The 16 x 16 int32 sums are exact, so
  * what is left to choose is the float steps, and they are the scalar
  * vec_dot's (engine/quant.c), in its order, lane by lane over the 16 tokens:
@@ -24,7 +24,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "avx512_common.h"
 #include "kernels.h"
 #include "quant.h"
 

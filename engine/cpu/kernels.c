@@ -64,8 +64,8 @@ static void init_tables(void)
             hk_cpu_fill4_avx512(dot4s[HK_CPU_AVX512], f);
             hk_cpu_fill_gemm_avx512(gemms[HK_CPU_AVX512], tables[HK_CPU_AVX512], f);
             supported[HK_CPU_AVX512] = true;
-            /* hk_amx_gemm quantizes nothing itself but takes the level's Q8_0
-             * activations, and runs beside its VNNI kernels */
+            /* AMX batches take this level's Q8_0 activations and run beside
+             * its VNNI kernels (every AMX CPU has VNNI and VBMI) */
             amx_supported = f->amx_int8 && f->avx512vnni && f->avx512vbmi;
         }
     }
