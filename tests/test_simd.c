@@ -1015,6 +1015,66 @@ static void test_one_tok(void)
     }
 }
 
+/* The AVX2 level as a CPU without AVX-VNNI gets it (Haswell to Tiger Lake),
+ * where this CPU's AVX2 level takes the AVX-VNNI build of the same kernels
+ * (quant_avxvnni.c): the plain table against the scalar code as in 1., and
+ * both tables' vec_dot and four-token kernels against each other bit for
+ * bit (one VNNI instruction for vpmaddubsw + vpmaddwd + vpaddd, the same
+ * integer sums). */
+static void test_avx2_without_vnni(void)
+{
+    if (!hk_cpu_level_supported(HK_CPU_AVX2) || !hk_cpu_features_get()->avxvnni)
+        return;
+    static hk_quant_ops plain[HK_TYPE_COUNT];
+    static const char *names[HK_TYPE_COUNT];
+    static hk_vec_dot4_fn plain4[HK_TYPE_COUNT];
+    for (int t = 0; t < HK_TYPE_COUNT; t++)
+        if (hk_quant_ops_of((hk_type)t))
+            plain[t] = *hk_quant_ops_of((hk_type)t);
+    hk_cpu_fill_avx2(plain, names);
+    hk_cpu_fill4_avx2(plain4);
+    long compared = 0;
+    for (size_t k = 0; k < N_WEIGHT_TYPES; k++) {
+        const hk_type t = weight_types[k], vt = hk_type_traits_of(t)->vec_dot_type;
+        test_vec_dot("avx2 without AVX-VNNI", &plain[t], t);
+        const hk_quant_ops *vnni = hk_quant_ops_level(t, HK_CPU_AVX2), *act = hk_quant_ops_level(vt, HK_CPU_AVX2);
+        const hk_vec_dot4_fn vnni4 = hk_vec_dot4_level(t, HK_CPU_AVX2);
+        CHECK(!plain4[t] == !vnni4, "avx2 %s: a four-token kernel in one build only", hk_type_name(t));
+        const int64_t bs = hk_type_traits_of(t)->block_size;
+        const int64_t blocks[] = {1, 3, 9, 28, 152};
+        for (size_t s = 0; s < sizeof blocks / sizeof blocks[0]; s++) {
+            const int64_t n = blocks[s] * (bs == 1 ? 32 : bs);
+            const size_t wb = row_bytes(t, n), ab = row_bytes(vt, n);
+            float *x = malloc(sizeof(float) * (size_t)n);
+            uint8_t *wq = malloc(wb * 4), *aq = malloc(ab * 4);
+            for (int r = 0; r < 4; r++) {
+                fill_row(x, n, r);
+                hk_quant_ops_of(t)->from_float(x, wq + wb * (size_t)r, n);
+                fill_act_edges(x, n, r % 3);
+                act->act_from_float(x, aq + ab * (size_t)r, n);
+            }
+            int differ = 0;
+            for (int r = 0; r < 4; r++)
+                for (int c = 0; c < 4; c++) {
+                    const float a = plain[t].vec_dot(n, wq + wb * (size_t)r, aq + ab * (size_t)c);
+                    const float b = vnni->vec_dot(n, wq + wb * (size_t)r, aq + ab * (size_t)c);
+                    differ += memcmp(&a, &b, sizeof a) != 0;
+                }
+            if (vnni4 && plain4[t]) {
+                float ya[16], yb[16];
+                plain4[t](n, wq, wb, 4, aq, ab, ya, 4, 0);
+                vnni4(n, wq, wb, 4, aq, ab, yb, 4, 0);
+                differ += memcmp(ya, yb, sizeof ya) != 0;
+            }
+            compared += 17;
+            CHECK(differ == 0, "avx2 %s n=%lld: %d results differ between the AVX-VNNI build and the plain one",
+                  hk_type_name(t), (long long)n, differ);
+            free(x), free(wq), free(aq);
+        }
+    }
+    printf("avx2 without AVX-VNNI: %ld results compared with the AVX-VNNI build\n", compared);
+}
+
 /* The AMX batch kernels (engine/cpu/gemm_amx.c): every y element equal,
  * bit for bit, to the scalar vec_dot of its row against the token's Q8_0
  * blocks as the AVX-512 level's act_from_float makes them.  Row counts
@@ -1166,6 +1226,7 @@ int main(int argc, char **argv)
             test_vec_dot("avx512 without VNNI/BF16", &ops[weight_types[k]], weight_types[k]);
     }
     test_one_tok();
+    test_avx2_without_vnni();
     test_amx();
 #endif
     return hk_check_done("simd");

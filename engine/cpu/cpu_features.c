@@ -48,6 +48,12 @@ static void detect(hk_cpu_features *f)
     f->avx2 = b & (1u << 5);
     f->fma = fma;
     f->f16c = f16c;
+    {
+        /* leaf 7 sub-leaf 1, eax bit 4; only valid when sub-leaf 0 says it exists */
+        unsigned a1, b1, c1, d1;
+        if (a >= 1 && __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1))
+            f->avxvnni = a1 & (1u << 4);
+    }
     if (os_zmm) {
         f->avx512f = b & (1u << 16);
         f->avx512bw = b & (1u << 30);

@@ -14,6 +14,7 @@ typedef struct hk_cpu_features {
     bool avx2;       /* 256-bit integer SIMD (and AVX, with the OS saving ymm state) */
     bool fma;        /* fused multiply-add on ymm */
     bool f16c;       /* half <-> float conversion instructions */
+    bool avxvnni;    /* VEX vpdpbusd / vpdpwssd on ymm (AVX-VNNI; AVX2 CPUs from Alder Lake on) */
     bool avx512f;    /* 512-bit foundation, OS saves zmm and opmask state */
     bool avx512bw;   /* byte/word operations on zmm */
     bool avx512vl;   /* EVEX encodings of 128/256-bit operations */

@@ -53,6 +53,11 @@ static void init_tables(void)
         fill_scalar(HK_CPU_AVX2);
         hk_cpu_fill_avx2(tables[HK_CPU_AVX2], names[HK_CPU_AVX2]);
         hk_cpu_fill4_avx2(dot4s[HK_CPU_AVX2]);
+        /* the same kernels with one VNNI instruction for three: the same bits */
+        if (f->avxvnni) {
+            hk_cpu_fill_avxvnni(tables[HK_CPU_AVX2], names[HK_CPU_AVX2]);
+            hk_cpu_fill4_avxvnni(dot4s[HK_CPU_AVX2]);
+        }
         supported[HK_CPU_AVX2] = true;
         if (f->avx512f && f->avx512bw && f->avx512vl) {
             /* AVX-512 builds on the AVX2 table: types without a 512-bit

@@ -138,6 +138,8 @@ void hk_cpu_fill_avx2(hk_quant_ops ops[HK_TYPE_COUNT], const char *names[HK_TYPE
 void hk_cpu_fill_avx512(hk_quant_ops ops[HK_TYPE_COUNT], const char *names[HK_TYPE_COUNT],
                         const hk_cpu_features *f);
 void hk_cpu_fill4_avx2(hk_vec_dot4_fn dot4[HK_TYPE_COUNT]);
+void hk_cpu_fill_avxvnni(hk_quant_ops ops[HK_TYPE_COUNT], const char *names[HK_TYPE_COUNT]);
+void hk_cpu_fill4_avxvnni(hk_vec_dot4_fn dot4[HK_TYPE_COUNT]);
 void hk_cpu_fill4_avx512(hk_vec_dot4_fn dot4[HK_TYPE_COUNT], const hk_cpu_features *f);
 hk_one_tok_fn hk_cpu_one_tok_avx512(hk_type t);
 void hk_cpu_fill_gemm_avx512(const hk_gemm_kernel *gemm[HK_TYPE_COUNT], const hk_quant_ops ops[HK_TYPE_COUNT],

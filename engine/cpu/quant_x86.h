@@ -1,11 +1,13 @@
 /* 256-bit x86 row kernels, written once and compiled per ISA level.
  *
  * Included by quant_avx2.c (AVX2 + FMA + F16C, int8 dot products through
- * vpmaddubsw/vpmaddwd) and by quant_avx512.c under a VNNI target (the same
+ * vpmaddubsw/vpmaddwd), by quant_avx512.c under a VNNI target (the same
  * code with vpdpbusd/vpdpwssd, which also removes the int16 saturation
- * concern).  The includer defines:
- *   HK_X86_SFX   suffix for every function name (avx2, vnni256);
- *   HK_X86_VNNI  1 to use the AVX-512 VNNI instructions on ymm registers.
+ * concern) and by quant_avxvnni.c (AVX2 CPUs with AVX-VNNI: the same
+ * instructions, VEX-encoded).  The includer defines:
+ *   HK_X86_SFX   suffix for every function name (avx2, vnni256, avxvnni);
+ *   HK_X86_VNNI  1 to use the AVX-512 VNNI instructions on ymm registers,
+ *                2 the AVX-VNNI ones (Alder Lake and later, Zen 5).
  *
  * Exactness: every integer sum inside a block is formed without overflow or
  * saturation (operand ranges noted at each vpmaddubsw: unsigned operand
@@ -25,7 +27,10 @@
 #define HK_X86_PASTE(a, b) HK_X86_PASTE2(a, b)
 #define X(name) HK_X86_PASTE(name, HK_X86_SFX)
 
-#if HK_X86_VNNI
+#if HK_X86_VNNI == 2
+#define X_DPBUSD(acc, u, s) _mm256_dpbusd_avx_epi32((acc), (u), (s))
+#define X_DPWSSD(acc, a, b) _mm256_dpwssd_avx_epi32((acc), (a), (b))
+#elif HK_X86_VNNI
 /* acc + sum of four u8*s8 products per int32 lane, exact */
 #define X_DPBUSD(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
 /* acc + sum of two s16*s16 products per int32 lane */
