@@ -26,11 +26,6 @@
 #define HK_X86_SFX vnni256
 #define HK_X86_VNNI 1
 #include "quant_x86.h"
-#undef HK_X86_SFX
-#undef HK_X86_VNNI
-#undef X
-#undef X_DPBUSD
-#undef X_DPWSSD
 #if defined(__clang__)
 #pragma clang attribute pop
 #else

@@ -3,11 +3,12 @@
  * Included by quant_avx2.c (AVX2 + FMA + F16C, int8 dot products through
  * vpmaddubsw/vpmaddwd), by quant_avx512.c under a VNNI target (the same
  * code with vpdpbusd/vpdpwssd, which also removes the int16 saturation
- * concern) and by quant_avxvnni.c (AVX2 CPUs with AVX-VNNI: the same
+ * concern) and again by quant_avx2.c under an AVX-VNNI target (the same
  * instructions, VEX-encoded).  The includer defines:
  *   HK_X86_SFX   suffix for every function name (avx2, vnni256, avxvnni);
  *   HK_X86_VNNI  1 to use the AVX-512 VNNI instructions on ymm registers,
- *                2 the AVX-VNNI ones (Alder Lake and later, Zen 5).
+ *                2 the AVX-VNNI ones (Alder Lake and later, Zen 5);
+ * the file undefines both at its end.
  *
  * Exactness: every integer sum inside a block is formed without overflow or
  * saturation (operand ranges noted at each vpmaddubsw: unsigned operand
@@ -1113,3 +1114,11 @@ static void X(fill)(hk_quant_ops ops[HK_TYPE_COUNT], const char *names[HK_TYPE_C
     for (size_t k = 0; k < sizeof dots / sizeof dots[0]; k++)
         names[dots[k]] = label;
 }
+
+/* this instance's names go, so that the file can be included again with
+ * another suffix */
+#undef HK_X86_SFX
+#undef HK_X86_VNNI
+#undef X
+#undef X_DPBUSD
+#undef X_DPWSSD
