@@ -35,6 +35,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "cpu/kernels.h"
 #include "quant.h"
@@ -97,6 +98,20 @@ enum { ACT_BYTES_PER_ELEMENT = 4 };
  * than that gets a panel of its own length). */
 enum { PANEL_FLOATS = 16384 };
 
+void *hk_alloc_work(size_t bytes)
+{
+    const size_t huge = (size_t)2 << 20;
+    if (bytes < huge)
+        return aligned_alloc(64, (bytes + 63) / 64 * 64);
+    const size_t len = (bytes + huge - 1) / huge * huge;
+    void *p = aligned_alloc(huge, len);
+#ifdef MADV_HUGEPAGE
+    if (p)
+        (void)madvise(p, len, MADV_HUGEPAGE); /* advice: without THP it is EINVAL, and fine */
+#endif
+    return p;
+}
+
 hk_backend *hk_backend_new(hk_pool *pool, hk_matmul_mode mode, int64_t max_in, int max_rows, int32_t n_ctx,
                            int max_head_dim, int max_rot)
 {
@@ -117,7 +132,7 @@ hk_backend *hk_backend_new(hk_pool *pool, hk_matmul_mode mode, int64_t max_in, i
     /* 64-byte rows: the AVX-512 kernels load activations a cache line at a time */
     b->act_row_cap = (b->act_row_cap + 63) / 64 * 64;
     /* at least one row per thread: one-token matmuls give each its own */
-    b->act = aligned_alloc(64, b->act_row_cap * (size_t)(max_rows > nt ? max_rows : nt));
+    b->act = hk_alloc_work(b->act_row_cap * (size_t)(max_rows > nt ? max_rows : nt));
     b->rows = malloc(sizeof(float) * (size_t)max_in * (size_t)nt);
     b->level = hk_cpu_level_active();
     b->att_heads = b->level == HK_CPU_AVX512 || b->level == HK_CPU_AVX2 ? ATT_GROUP : 1;
@@ -136,7 +151,10 @@ hk_backend *hk_backend_new(hk_pool *pool, hk_matmul_mode mode, int64_t max_in, i
     if (b->amx) {
         b->amx_scratch_bytes = (hk_amx_scratch_bytes(max_in) + 63) / 64 * 64;
         /* zeroed: a short last group of tokens reads lanes no token wrote */
-        b->amx_act = calloc(1, hk_amx_act_bytes(max_in, max_rows));
+        const size_t amx_bytes = hk_amx_act_bytes(max_in, max_rows);
+        b->amx_act = hk_alloc_work(amx_bytes);
+        if (b->amx_act)
+            memset(b->amx_act, 0, amx_bytes);
         b->amx_scratch = malloc(b->amx_scratch_bytes * (size_t)nt);
         if (!b->amx_act || !b->amx_scratch) {
             hk_backend_free(b);

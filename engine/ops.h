@@ -67,6 +67,12 @@ hk_backend *hk_backend_new(hk_pool *pool, hk_matmul_mode mode, int64_t max_in, i
                            int max_head_dim, int max_rot);
 void hk_backend_free(hk_backend *b);
 
+/* bytes of work memory for a batch's rows, 64-byte aligned, free()d as
+ * usual; from 2 MiB on aligned to 2 MiB and advised into huge pages (a
+ * batch's matmuls write and read their rows thousands of bytes apart: in
+ * 4 KiB pages, a TLB miss nearly every row). */
+void *hk_alloc_work(size_t bytes);
+
 /* Several products of the same input x ([n_tok][ldx] floats) in one job, so
  * the activations are converted once (HK_MATMUL_LLAMACPP) and one thread
  * pool dispatch covers q, k and v (or gate and up).  Output rows are split

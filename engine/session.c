@@ -41,7 +41,7 @@ static size_t mul3(size_t a, size_t b, size_t c)
 static float *alloc_rows(int32_t rows, int64_t width)
 {
     size_t bytes = mul3((size_t)rows, (size_t)width, sizeof(float));
-    return bytes ? malloc(bytes) : NULL;
+    return bytes ? hk_alloc_work(bytes) : NULL;
 }
 
 static int cpu_kv_init(hk_session *s, hk_error *err)
