@@ -112,6 +112,25 @@ void *hk_alloc_work(size_t bytes)
     return p;
 }
 
+void *hk_alloc_zeroed(size_t bytes)
+{
+    if (bytes == 0)
+        return NULL;
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+void hk_free_zeroed(void *p, size_t bytes)
+{
+    if (p)
+        munmap(p, bytes);
+}
+
 hk_backend *hk_backend_new(hk_pool *pool, hk_matmul_mode mode, int64_t max_in, int max_rows, int32_t n_ctx,
                            int max_head_dim, int max_rot)
 {

@@ -70,8 +70,17 @@ void hk_backend_free(hk_backend *b);
 /* bytes of work memory for a batch's rows, 64-byte aligned, free()d as
  * usual; from 2 MiB on aligned to 2 MiB and advised into huge pages (a
  * batch's matmuls write and read their rows thousands of bytes apart: in
- * 4 KiB pages, a TLB miss nearly every row). */
+ * 4 KiB pages, a TLB miss nearly every row; hark bench qwen2.5-0.5b Q4_0
+ * with AMX, 2 rounds: pp128 867-893 -> 960-982 tokens/s, pp512 616-620 ->
+ * 745; Q4_K_M pp512 453 -> 506). */
 void *hk_alloc_work(size_t bytes);
+
+/* bytes of zeros that become memory only as they are written (an anonymous
+ * mapping, advised into huge pages), for the KV cache: a long context costs
+ * what it holds (pp512 of the same file 746-753 -> 770-789 tokens/s).
+ * NULL if it cannot be mapped; hk_free_zeroed(p, the same bytes) unmaps. */
+void *hk_alloc_zeroed(size_t bytes);
+void hk_free_zeroed(void *p, size_t bytes);
 
 /* Several products of the same input x ([n_tok][ldx] floats) in one job, so
  * the activations are converted once (HK_MATMUL_LLAMACPP) and one thread

@@ -44,6 +44,13 @@ static float *alloc_rows(int32_t rows, int64_t width)
     return bytes ? hk_alloc_work(bytes) : NULL;
 }
 
+/* bytes of the K (row = k_row) or V (v_row) cache; cpu_kv_init checked
+ * that the whole cache is addressable */
+static size_t kv_half_bytes(const hk_session *s, int64_t row)
+{
+    return (size_t)s->m->n_layer * (size_t)s->p.n_ctx * (size_t)row * s->kv_elt;
+}
+
 static int cpu_kv_init(hk_session *s, hk_error *err)
 {
     const hk_model *m = s->m;
@@ -52,8 +59,8 @@ static int cpu_kv_init(hk_session *s, hk_error *err)
     size_t kv_bytes = mul3(per_layer, (size_t)m->n_layer, 1);
     if (kv_bytes == 0)
         return hk_fail(err, "%s: a KV cache of %d positions is too large to address", m->path, p.n_ctx);
-    s->k_cache = calloc((size_t)m->n_layer * (size_t)p.n_ctx, (size_t)s->k_row * s->kv_elt);
-    s->v_cache = calloc((size_t)m->n_layer * (size_t)p.n_ctx, (size_t)s->v_row * s->kv_elt);
+    s->k_cache = hk_alloc_zeroed(kv_half_bytes(s, s->k_row));
+    s->v_cache = hk_alloc_zeroed(kv_half_bytes(s, s->v_row));
     if (!s->k_cache || !s->v_cache)
         return hk_fail(err, "%s: cannot allocate a KV cache of %.0f MiB for %d positions; use a smaller -c", m->path,
                        (double)kv_bytes / (1024.0 * 1024.0), p.n_ctx);
@@ -104,8 +111,8 @@ static void cpu_free(hk_session *s)
 {
     hk_backend_free(s->be);
     hk_pool_free(s->pool);
-    free(s->k_cache);
-    free(s->v_cache);
+    hk_free_zeroed(s->k_cache, kv_half_bytes(s, s->k_row));
+    hk_free_zeroed(s->v_cache, kv_half_bytes(s, s->v_row));
     free(s->x);
     free(s->xn);
     free(s->tmp);
