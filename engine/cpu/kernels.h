@@ -103,8 +103,9 @@ const hk_gemm_kernel *hk_gemm_level(hk_type t, hk_cpu_level l);
  * Worth it from HK_AMX_MIN_TOK tokens (the tile instructions take 16 at a
  * time): hark bench qwen2.5-0.5b, 2 threads, AMX against the VNNI kernels,
  * tokens/s: Q8_0 pp4 138 / 145, pp8 253 / 207, pp12 354 / 248, pp16 455 /
- * 266; Q4_0 pp4 163 / 212, pp8 293 / 290, pp12 413 / 324, pp16 529 / 347.  hk_amx_supported(): the CPU has AMX-TILE and AMX-INT8 and the
- * kernel granted this process the tile state (call hk_amx_gemm only then);
+ * 266; Q4_0 pp4 163 / 212, pp8 293 / 290, pp12 413 / 324, pp16 529 / 347.
+ * hk_amx_supported(): the CPU has AMX-TILE and AMX-INT8 and the kernel
+ * granted this process the tile state (call hk_amx_gemm only then);
  * hk_amx_active(): also the active level is AVX-512 and HARK_AMX is not 0,
  * which is when the engine uses it. */
 #define HK_AMX_ACT_UNIT 576 /* bytes per 16 tokens and block: 8 x 64 quants, 16 float scales */
