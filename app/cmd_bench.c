@@ -657,9 +657,13 @@ int cmd_bench(int argc, char **argv)
         }
         if (any_cpu) {
             printf("CPU kernels: %s", hk_cpu_level_name(hk_cpu_level_active()));
-            if (hk_amx_active())
+            const hk_tile_kind tile = hk_tile_active();
+            if (tile == HK_TILE_AMX)
                 printf(", AMX tiles for batches of %d+ tokens on Q4_0/Q5_0/Q8_0 weights (HARK_AMX=0: off)",
-                       HK_AMX_MIN_TOK);
+                       hk_tile_min_tokens(tile));
+            else if (tile != HK_TILE_NONE)
+                printf(", %s tiles of 16 x 16 for batches of %d+ tokens on Q4_0/Q5_0/Q8_0 weights",
+                       hk_tile_kind_name(tile), hk_tile_min_tokens(tile));
             printf("\n");
         }
         printf("peak RSS: %.1f MiB\n", peak_rss_mib());

@@ -14,9 +14,10 @@
  * act_from_float, x86 llama.cpp's function), weight rows in cache-sized
  * tiles dotted with every token of a batch (on AVX-512 VNNI, row-group
  * kernels of up to 4 rows x 4 tokens for Q4_0, Q5_0, Q8_0, Q4_K, Q6_K and
- * F16 (kernels.h hk_gemm_kernel); with AMX, batches of 8 tokens or more of
- * Q4_0, Q5_0 and Q8_0 on tiles of 16 x 16, in the scalar reference's float
- * order (hk_amx_gemm); elsewhere four tokens at a time where the level has
+ * F16 (kernels.h hk_gemm_kernel); batches of Q4_0, Q5_0 and Q8_0 of 16
+ * tokens or more (8 on AMX) in tiles of 16 rows x 16 tokens, on AMX or
+ * AVX-512 VNNI, in the scalar reference's float order (hk_tile_gemm);
+ * elsewhere four tokens at a time where the level has
  * a four-token kernel), rows handed to threads in chunks from a
  * shared counter, and an attention without the copied orders.  Only summation
  * orders differ from the reference; tests/test_parity.c runs both. */
@@ -73,11 +74,11 @@ struct hk_backend {
     int att_heads;         /* query heads per attention work item the scratch below holds */
     float *att_kv;         /* per thread: ATT_KEYS cache rows widened to float (AVX-512, AVX2),
                               max_head_dim rounded up to 16 floats apart */
-    /* AMX batches (kernels.h hk_amx_gemm), when the CPU and level have it: */
-    bool amx;
-    uint8_t *amx_act;       /* max_rows tokens laid out by hk_amx_act_put */
-    uint8_t *amx_scratch;   /* per thread: amx_scratch_bytes */
-    size_t amx_scratch_bytes;
+    /* batches in 16 x 16 tiles (kernels.h hk_tile_gemm), when the CPU and level have them: */
+    hk_tile_kind tile;
+    uint8_t *tile_act;      /* max_rows tokens laid out by hk_tile_act_put */
+    uint8_t *tile_scratch;  /* per thread: tile_scratch_bytes */
+    size_t tile_scratch_bytes;
 };
 
 /* The AVX-512 and AVX2 attentions (attention_group_avx512_f16 and
@@ -165,17 +166,18 @@ hk_backend *hk_backend_new(hk_pool *pool, hk_matmul_mode mode, int64_t max_in, i
     b->panel = malloc(sizeof(float) * panel * (size_t)nt);
     b->att_acc = malloc(sizeof(float) * (size_t)max_head_dim * (size_t)nt);
 #if HK_OPS_X86
-    b->amx = mode == HK_MATMUL_LLAMACPP && b->level == HK_CPU_AVX512 && hk_amx_active() &&
-             max_rows >= HK_AMX_MIN_TOK;
-    if (b->amx) {
-        b->amx_scratch_bytes = (hk_amx_scratch_bytes(max_in) + 63) / 64 * 64;
+    b->tile = mode == HK_MATMUL_LLAMACPP && b->level == HK_CPU_AVX512 ? hk_tile_active() : HK_TILE_NONE;
+    if (b->tile != HK_TILE_NONE && max_rows < hk_tile_min_tokens(b->tile))
+        b->tile = HK_TILE_NONE;
+    if (b->tile != HK_TILE_NONE) {
+        b->tile_scratch_bytes = (hk_tile_scratch_bytes(max_in) + 63) / 64 * 64;
         /* zeroed: a short last group of tokens reads lanes no token wrote */
-        const size_t amx_bytes = hk_amx_act_bytes(max_in, max_rows);
-        b->amx_act = hk_alloc_work(amx_bytes);
-        if (b->amx_act)
-            memset(b->amx_act, 0, amx_bytes);
-        b->amx_scratch = malloc(b->amx_scratch_bytes * (size_t)nt);
-        if (!b->amx_act || !b->amx_scratch) {
+        const size_t tile_bytes = hk_tile_act_bytes(max_in, max_rows);
+        b->tile_act = hk_alloc_work(tile_bytes);
+        if (b->tile_act)
+            memset(b->tile_act, 0, tile_bytes);
+        b->tile_scratch = malloc(b->tile_scratch_bytes * (size_t)nt);
+        if (!b->tile_act || !b->tile_scratch) {
             hk_backend_free(b);
             return NULL;
         }
@@ -202,8 +204,8 @@ void hk_backend_free(hk_backend *b)
     free(b->panel);
     free(b->att_acc);
     free(b->att_kv);
-    free(b->amx_act);
-    free(b->amx_scratch);
+    free(b->tile_act);
+    free(b->tile_scratch);
     free(b);
 }
 
@@ -237,7 +239,7 @@ typedef struct matmul_job {
     hk_from_float_fn act_pack;   /* row-group kernels: act holds their packed rows (kernels.h) */
     size_t act_thread_off;       /* 0, or one token: each thread converts it itself, into act + ith * this
                                     (see matmul_run_simd) */
-    bool amx;                    /* hk_amx_gemm on the tokens in b->amx_act */
+    bool tile;                   /* hk_tile_gemm on the tokens in b->tile_act */
     int64_t chunk_rows;          /* weight rows per work item (the last one may have fewer) */
     int64_t n_chunks;            /* work items */
     int n_runs;                  /* runs of consecutive work items, one per thread (see matmul_run_simd) */
@@ -583,10 +585,10 @@ static void matmul_tile_simd(const matmul_job *j, const hk_matmul_out *o, int64_
         matmul_f16_f32(j, o, r0, r1, ith);
         return;
     }
-    if (j->amx) {
+    if (j->tile) {
         float *y = o->y + r0;
-        hk_amx_gemm(w->type, n, w->data + (size_t)r0 * w->row_bytes, w->row_bytes, r1 - r0, b->amx_act, n_tok, y,
-                    ldy, b->amx_scratch + (size_t)ith * b->amx_scratch_bytes);
+        hk_tile_gemm(b->tile, w->type, n, w->data + (size_t)r0 * w->row_bytes, w->row_bytes, r1 - r0, b->tile_act,
+                     n_tok, y, ldy, b->tile_scratch + (size_t)ith * b->tile_scratch_bytes);
         if (o->bias)
             for (int t = 0; t < n_tok; t++)
                 for (int64_t r = r0; r < r1; r++)
@@ -672,15 +674,15 @@ static void matmul_run_simd(void *arg, int ith, int nth)
 {
     matmul_job *j = arg;
 #if HK_OPS_X86
-    if (j->convert && j->amx) {
-        /* whole groups of 16 tokens a thread: hk_amx_act_put interleaves them */
+    if (j->convert && j->tile) {
+        /* whole groups of 16 tokens a thread: hk_tile_act_put interleaves them */
         const int64_t n = j->outs[0].w->n_in;
         long lo, hi;
-        hk_split((j->n_tok + HK_AMX_GROUP - 1) / HK_AMX_GROUP, ith, nth, &lo, &hi);
-        for (long t = lo * HK_AMX_GROUP; t < hi * HK_AMX_GROUP && t < j->n_tok; t++) {
+        hk_split((j->n_tok + HK_TILE_GROUP - 1) / HK_TILE_GROUP, ith, nth, &lo, &hi);
+        for (long t = lo * HK_TILE_GROUP; t < hi * HK_TILE_GROUP && t < j->n_tok; t++) {
             uint8_t *at = j->b->act + (size_t)t * j->act_row;
             j->act_ops->act_from_float(j->x + (size_t)t * (size_t)j->ldx, at, n);
-            hk_amx_act_put(at, n, (int)t, j->b->amx_act);
+            hk_tile_act_put(at, n, (int)t, j->b->tile_act);
         }
         hk_pool_barrier(j->b->pool);
     } else
@@ -779,15 +781,16 @@ void hk_op_matmul(hk_backend *b, int n_tok, const float *x, int64_t ldx, const h
                 j.act_row = g0->act_size(w0->n_in);
                 assert(j.act_row <= b->act_row_cap);
             }
-            /* a batch whose every out has AMX kernels: the tile products,
+            /* a batch whose every out has tile kernels: the tile products,
              * which give the scalar vec_dot's numbers (kernels.h
-             * hk_amx_gemm), so such a batch and its tokens one at a time
+             * hk_tile_gemm), so such a batch and its tokens one at a time
              * (the VNNI one-token kernels) agree to float rounding rather
-             * than to the bit; HARK_AMX=0 keeps the VNNI kernels */
-            j.amx = b->amx && convert && n_tok >= HK_AMX_MIN_TOK && j.act_type == HK_TYPE_Q8_0;
-            for (int i = k; i < e && j.amx; i++)
-                j.amx = hk_amx_has_type(outs[i].w->type);
-            if (j.amx) {
+             * than to the bit */
+            j.tile = b->tile != HK_TILE_NONE && convert && n_tok >= hk_tile_min_tokens(b->tile) &&
+                     j.act_type == HK_TYPE_Q8_0;
+            for (int i = k; i < e && j.tile; i++)
+                j.tile = hk_tile_has_type(outs[i].w->type);
+            if (j.tile) {
                 j.act_pack = NULL;
                 j.act_row = hk_row_size(HK_TYPE_Q8_0, w0->n_in);
             }

@@ -66,8 +66,8 @@ check "bench footer: the weights' own pages" $?
 # how much of the model was in huge pages: a percentage of what was in memory
 grep -E -q "^weights in huge pages \(m\.gguf\): [0-9]+% of the [0-9.]+ MiB in memory$" "$tmp/table"
 check "bench footer: weights in huge pages" $?
-# which CPU kernels ran: the level, and AMX when the engine uses it
-grep -E -q "^CPU kernels: (scalar|avx2|avx512|neon)(, AMX tiles .*)?$" "$tmp/table"
+# which CPU kernels ran: the level, and the batch tiles (AMX or VNNI) when the engine uses them
+grep -E -q "^CPU kernels: (scalar|avx2|avx512|neon)(, (AMX|VNNI) tiles .*)?$" "$tmp/table"
 check "bench footer: CPU kernels" $?
 HARK_AMX=0 "$HARK" bench -m "$tmp/m.gguf" -p 8 -n 0 -r 1 -t 1 >"$tmp/noamx" 2>"$tmp/err" &&
   grep -q "^CPU kernels: " "$tmp/noamx" && ! grep -q "AMX" "$tmp/noamx"

@@ -75,11 +75,13 @@ static int n_cmp, n_over, n_bitlevel;
  *           cpu/gemm_avx512.c, which sum Q4_0/Q5_0/Q8_0 blocks four at a
  *           time: another order, other flips, the same integer sums.)
  *   AVX2 (HARK_CPU=avx2): 27 bit-level, 27 over 0.3%, largest 1.2e-2.
- *   AVX-512 with AMX (cpu/gemm_amx.c; batches of 8 tokens or more of
+ *   AVX-512 with AMX (cpu/gemm_tile.c; batches of 8 tokens or more of
  *           Q4_0/Q5_0/Q8_0 weights take the scalar vec_dot's float steps,
  *           one-token steps keep the VNNI kernels): 34 bit-level, 22 over
  *           0.3%, 31 of the 39 stay within 0.3%.  The same CPU with
- *           HARK_AMX=0: 23 bit-level, 27 over, 26 stay (stop 9).
+ *           HARK_AMX=0 before the VNNI tiles: 23 bit-level, 27 over, 26
+ *           stay (stop 9).  The VNNI tiles (batches of 16 tokens or more)
+ *           give the AMX tiles' bits: on Zen 4, 34, 22 and 31 (stop 10).
  * On arm64 (cross build under qemu, tests/test_neon.sh) the scalar level
  * gives the same three numbers, and the NEON level:
  *   neon-dotprod: 31 bit-level, 22 over 0.3%, largest 1.7e-2 (gemma2-Q8_0

@@ -501,14 +501,15 @@ static void test_backend_matmul_shape(hk_cpu_level lvl, hk_matmul_mode mode, int
                   "%s matmul %s %s %lldx%lld, %d tokens, %d threads: max diff %.3g of %.3g",
                   hk_cpu_level_name(lvl), mode == HK_MATMUL_EXACT ? "exact" : "llamacpp", hk_type_name(t),
                   (long long)n_in, (long long)n_out, n_tok, nth, worst, scale);
-            /* AMX batches give the scalar vec_dot's numbers instead (kernels.h
-             * hk_amx_gemm), against the level's Q8_0 activations */
-            const bool amx = lvl == HK_CPU_AVX512 && mode == HK_MATMUL_LLAMACPP && hk_amx_active() &&
-                             hk_amx_has_type(t) && n_tok >= HK_AMX_MIN_TOK;
+            /* batches in tiles give the scalar vec_dot's numbers instead
+             * (kernels.h hk_tile_gemm), against the level's Q8_0 activations */
+            const hk_tile_kind kind = hk_tile_active();
+            const bool tile = lvl == HK_CPU_AVX512 && mode == HK_MATMUL_LLAMACPP && kind != HK_TILE_NONE &&
+                              hk_tile_has_type(t) && n_tok >= hk_tile_min_tokens(kind);
             int differ = 0;
             for (int tk = 0; tk < n_tok; tk++) {
                 const float *xt = x + (size_t)tk * (size_t)n_in;
-                if (amx) {
+                if (tile) {
                     const size_t ab = row_bytes(HK_TYPE_Q8_0, n_in);
                     uint8_t *aq = malloc(ab);
                     hk_quant_ops_level(HK_TYPE_Q8_0, lvl)->act_from_float(xt, aq, n_in);
@@ -524,7 +525,7 @@ static void test_backend_matmul_shape(hk_cpu_level lvl, hk_matmul_mode mode, int
             CHECK(differ == 0, "%s matmul %s %s %lldx%lld, %d threads: %d of %d batch rows differ from %s",
                   hk_cpu_level_name(lvl), mode == HK_MATMUL_EXACT ? "exact" : "llamacpp", hk_type_name(t),
                   (long long)n_in, (long long)n_out, nth, differ, n_tok,
-                  amx ? "the scalar vec_dot (AMX)" : "one-token results");
+                  tile ? "the scalar vec_dot (tiles)" : "one-token results");
             hk_backend_free(ref);
             hk_backend_free(simd);
             hk_pool_free(pool);
@@ -1075,18 +1076,20 @@ static void test_avx2_without_vnni(void)
     printf("avx2 without AVX-VNNI: %ld results compared with the AVX-VNNI build\n", compared);
 }
 
-/* The AMX batch kernels (engine/cpu/gemm_amx.c): every y element equal,
- * bit for bit, to the scalar vec_dot of its row against the token's Q8_0
- * blocks as the AVX-512 level's act_from_float makes them.  Row counts
+/* The tile batch kernels (engine/cpu/gemm_tile.c), AMX and VNNI: every y
+ * element equal, bit for bit, to the scalar vec_dot of its row against the
+ * token's Q8_0 blocks as the AVX-512 level's act_from_float makes them.
+ * Row counts
  * around the 16 of a tile (the last row ending at a guard page: a short
  * panel must not be read past its rows), token counts around the 16 of a
  * tile, block counts 1 to 152, random quants over the whole int8 range for
  * Q8_0 (-128 included); y is laid out wider than the rows, and nothing
  * outside the rows and tokens may be written. */
-static void test_amx(void)
+static void test_tiles(hk_tile_kind kind)
 {
-    if (!hk_amx_supported()) {
-        printf("amx: this CPU (or kernel) has no AMX-INT8; its kernels are not tested here\n");
+    const char *kn = hk_tile_kind_name(kind);
+    if (!hk_tile_supported(kind)) {
+        printf("%s tiles: this CPU (or kernel) cannot run them; not tested here\n", kn);
         return;
     }
     const hk_type types[] = {HK_TYPE_Q4_0, HK_TYPE_Q5_0, HK_TYPE_Q8_0};
@@ -1098,7 +1101,7 @@ static void test_amx(void)
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
         const hk_type t = types[k];
         const hk_quant_ops *ref = hk_quant_ops_of(t);
-        CHECK(hk_amx_has_type(t), "amx: no kernel for %s", hk_type_name(t));
+        CHECK(hk_tile_has_type(t), "%s tiles: no kernel for %s", kn, hk_type_name(t));
         for (size_t s = 0; s < sizeof blocks / sizeof blocks[0]; s++) {
             const int64_t n = blocks[s] * HK_QK8_0;
             const size_t rb = row_bytes(t, n), ab = row_bytes(HK_TYPE_Q8_0, n);
@@ -1106,12 +1109,12 @@ static void test_amx(void)
             size_t map_len = 0;
             uint8_t *wq = guarded_alloc(rb * MAX_R, &map, &map_len);
             float *wf = malloc(sizeof(float) * (size_t)n), *x = malloc(sizeof(float) * (size_t)n);
-            uint8_t *aq = malloc(ab * MAX_T), *packed = calloc(1, hk_amx_act_bytes(n, MAX_T));
-            void *scratch = malloc(hk_amx_scratch_bytes(n));
+            uint8_t *aq = malloc(ab * MAX_T), *packed = calloc(1, hk_tile_act_bytes(n, MAX_T));
+            void *scratch = malloc(hk_tile_scratch_bytes(n));
             const size_t ldy = MAX_R + PAD;
             float *y = malloc(sizeof(float) * ldy * MAX_T), *want = malloc(sizeof(float) * MAX_R * MAX_T);
             if (!wq || !wf || !x || !aq || !packed || !scratch || !y || !want) {
-                CHECK(false, "amx: out of memory");
+                CHECK(false, "%s tiles: out of memory", kn);
                 break;
             }
             for (int r = 0; r < MAX_R; r++) {
@@ -1125,7 +1128,7 @@ static void test_amx(void)
             for (int c = 0; c < MAX_T; c++) {
                 fill_act_edges(x, n, c % 3);
                 act->act_from_float(x, aq + ab * (size_t)c, n);
-                hk_amx_act_put(aq + ab * (size_t)c, n, c, packed);
+                hk_tile_act_put(aq + ab * (size_t)c, n, c, packed);
             }
             for (int c = 0; c < MAX_T; c++)
                 for (int r = 0; r < MAX_R; r++)
@@ -1135,7 +1138,7 @@ static void test_amx(void)
                     const int nr = rows[ir], nt = toks[it], r0 = MAX_R - nr;
                     for (size_t i = 0; i < ldy * MAX_T; i++)
                         y[i] = -7.0f;
-                    hk_amx_gemm(t, n, wq + rb * (size_t)r0, rb, nr, packed, nt, y, ldy, scratch);
+                    hk_tile_gemm(kind, t, n, wq + rb * (size_t)r0, rb, nr, packed, nt, y, ldy, scratch);
                     int differ = 0, stray = 0;
                     for (int c = 0; c < MAX_T; c++)
                         for (size_t r = 0; r < ldy; r++) {
@@ -1147,14 +1150,14 @@ static void test_amx(void)
                         }
                     n_checked += (long)nr * nt;
                     CHECK(differ == 0 && stray == 0,
-                          "amx %s n=%lld, %d rows x %d tokens: %d differ from the scalar vec_dot, %d written outside",
-                          hk_type_name(t), (long long)n, nr, nt, differ, stray);
+                          "%s tiles %s n=%lld, %d rows x %d tokens: %d differ from the scalar vec_dot, %d written outside",
+                          kn, hk_type_name(t), (long long)n, nr, nt, differ, stray);
                 }
             munmap(map, map_len);
             free(wf), free(x), free(aq), free(packed), free(scratch), free(y), free(want);
         }
     }
-    printf("amx: %ld elements compared with the scalar vec_dot\n", n_checked);
+    printf("%s tiles: %ld elements compared with the scalar vec_dot\n", kn, n_checked);
 }
 #endif
 
@@ -1227,7 +1230,8 @@ int main(int argc, char **argv)
     }
     test_one_tok();
     test_avx2_without_vnni();
-    test_amx();
+    test_tiles(HK_TILE_AMX);
+    test_tiles(HK_TILE_VNNI);
 #endif
     return hk_check_done("simd");
 }

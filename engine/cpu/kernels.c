@@ -16,7 +16,7 @@ static const char *names[HK_CPU_LEVEL_COUNT][HK_TYPE_COUNT];
 static hk_vec_dot4_fn dot4s[HK_CPU_LEVEL_COUNT][HK_TYPE_COUNT];
 static const hk_gemm_kernel *gemms[HK_CPU_LEVEL_COUNT][HK_TYPE_COUNT];
 static bool supported[HK_CPU_LEVEL_COUNT];
-static bool amx_supported, amx_wanted = true;
+static bool amx_supported, vnni_tiles, amx_wanted = true;
 static hk_cpu_level active = HK_CPU_SCALAR;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
@@ -72,6 +72,7 @@ static void init_tables(void)
             /* AMX batches take this level's Q8_0 activations and run beside
              * its VNNI kernels (every AMX CPU has VNNI and VBMI) */
             amx_supported = f->amx_int8 && f->avx512vnni && f->avx512vbmi;
+            vnni_tiles = f->avx512vnni;
         }
     }
 #elif defined(__aarch64__)
@@ -164,18 +165,33 @@ const hk_gemm_kernel *hk_gemm_level(hk_type t, hk_cpu_level l)
     return gemms[l][t];
 }
 
-bool hk_amx_supported(void)
+bool hk_tile_supported(hk_tile_kind k)
 {
     ensure_init();
-    return amx_supported;
+    return k == HK_TILE_AMX ? amx_supported : k == HK_TILE_VNNI ? vnni_tiles : false;
 }
 
-bool hk_amx_active(void)
+hk_tile_kind hk_tile_active(void)
 {
-    return hk_amx_supported() && amx_wanted && active == HK_CPU_AVX512;
+    if (hk_cpu_level_active() != HK_CPU_AVX512)
+        return HK_TILE_NONE;
+    if (amx_supported && amx_wanted)
+        return HK_TILE_AMX;
+    return vnni_tiles ? HK_TILE_VNNI : HK_TILE_NONE;
 }
 
-bool hk_amx_has_type(hk_type t)
+const char *hk_tile_kind_name(hk_tile_kind k)
+{
+    return k == HK_TILE_AMX ? "AMX" : k == HK_TILE_VNNI ? "VNNI" : "none";
+}
+
+int hk_tile_min_tokens(hk_tile_kind k)
+{
+    /* AMX: from 8 tokens; VNNI: a whole group (see kernels.h) */
+    return k == HK_TILE_AMX ? 8 : HK_TILE_GROUP;
+}
+
+bool hk_tile_has_type(hk_type t)
 {
     return t == HK_TYPE_Q4_0 || t == HK_TYPE_Q5_0 || t == HK_TYPE_Q8_0;
 }

@@ -92,32 +92,43 @@ typedef struct hk_gemm_kernel {
 /* NULL where level l has no row-group kernel for t. */
 const hk_gemm_kernel *hk_gemm_level(hk_type t, hk_cpu_level l);
 
-/* AMX (Xeon Sapphire Rapids and later) batch products for Q4_0, Q5_0 and
- * Q8_0 weights (cpu/gemm_amx.c): y[c * ldy + r] = weight row r against
- * token c, for nr rows (w_stride bytes apart) and n_tok tokens, each
- * bit-identical to the scalar hk_quant_ops_of(t)->vec_dot of the row
- * against the token's Q8_0 blocks as the level's act_from_float makes them.
- * act: the tokens laid out by hk_amx_act_put (hk_amx_act_bytes(n, n_tok)
- * bytes; what a partial last group of 16 leaves unset is read but never
- * reaches y); scratch: hk_amx_scratch_bytes(n) bytes of this thread's.
- * Worth it from HK_AMX_MIN_TOK tokens (the tile instructions take 16 at a
- * time): hark bench qwen2.5-0.5b, 2 threads, AMX against the VNNI kernels,
- * tokens/s: Q8_0 pp4 138 / 145, pp8 253 / 207, pp12 354 / 248, pp16 455 /
- * 266; Q4_0 pp4 163 / 212, pp8 293 / 290, pp12 413 / 324, pp16 529 / 347.
- * hk_amx_supported(): the CPU has AMX-TILE and AMX-INT8 and the kernel
- * granted this process the tile state (call hk_amx_gemm only then);
- * hk_amx_active(): also the active level is AVX-512 and HARK_AMX is not 0,
- * which is when the engine uses it. */
-#define HK_AMX_ACT_UNIT 576 /* bytes per 16 tokens and block: 8 x 64 quants, 16 float scales */
-enum { HK_AMX_MIN_TOK = 8, HK_AMX_GROUP = 16 /* tokens per tile, laid out together */ };
-bool hk_amx_supported(void);
-bool hk_amx_active(void);
-bool hk_amx_has_type(hk_type t);
-size_t hk_amx_act_bytes(int64_t n, int n_tok);
-size_t hk_amx_scratch_bytes(int64_t n);
-void hk_amx_act_put(const void *q8_0_blocks, int64_t n, int t, void *act);
-void hk_amx_gemm(hk_type t, int64_t n, const void *w, size_t w_stride, int64_t nr, const void *act, int n_tok,
-                 float *y, size_t ldy, void *scratch);
+/* Batch products in tiles of 16 weight rows x 16 tokens for Q4_0, Q5_0 and
+ * Q8_0 weights (cpu/gemm_tile.c), on AMX (Xeon Sapphire Rapids and later:
+ * one tile instruction a block) or, with the same layouts and the same
+ * numbers, on AVX-512 VNNI (Ice Lake, Zen 4 and later: a vpdpbusd per four
+ * quants of a row, the 16 tokens in its lanes):
+ * y[c * ldy + r] = weight row r against token c, for nr rows (w_stride
+ * bytes apart) and n_tok tokens, each bit-identical to the scalar
+ * hk_quant_ops_of(t)->vec_dot of the row against the token's Q8_0 blocks as
+ * the level's act_from_float makes them.  act: the tokens laid out by
+ * hk_tile_act_put (hk_tile_act_bytes(n, n_tok) bytes; what a partial last
+ * group of 16 leaves unset is read but never reaches y); scratch:
+ * hk_tile_scratch_bytes(n) bytes of this thread's.
+ * Worth it from hk_tile_min_tokens(kind) tokens (a short group costs a whole
+ * one): hark bench qwen2.5-0.5b, 2 threads, AMX against the VNNI row-group
+ * kernels, tokens/s: Q8_0 pp4 138 / 145, pp8 253 / 207, pp12 354 / 248, pp16
+ * 455 / 266; Q4_0 pp4 163 / 212, pp8 293 / 290, pp12 413 / 324, pp16 529 /
+ * 347.  VNNI tiles against the row-group kernels, one thread, 896 x 896 Q4_0
+ * (Zen 4), ms: 8 tokens 0.129 / 0.077, 12 0.130 / 0.112, 16 0.129 / 0.149,
+ * 32 0.203 / 0.298, 128 0.645 / 1.197.
+ * hk_tile_supported(k): this CPU can run kind k (AMX: AMX-TILE and AMX-INT8,
+ * and the kernel granted this process the tile state; VNNI: the AVX-512
+ * level with VNNI); hk_tile_active(): the kind the engine uses, AMX before
+ * VNNI, none unless the active level is AVX-512 (HARK_AMX=0 leaves AMX
+ * out). */
+typedef enum hk_tile_kind { HK_TILE_NONE = 0, HK_TILE_VNNI, HK_TILE_AMX } hk_tile_kind;
+#define HK_TILE_ACT_UNIT 576 /* bytes per 16 tokens and block: 8 x 64 quants, 16 float scales */
+enum { HK_TILE_GROUP = 16 /* tokens per tile, laid out together */ };
+bool hk_tile_supported(hk_tile_kind k);
+hk_tile_kind hk_tile_active(void);
+const char *hk_tile_kind_name(hk_tile_kind k);
+int hk_tile_min_tokens(hk_tile_kind k);
+bool hk_tile_has_type(hk_type t);
+size_t hk_tile_act_bytes(int64_t n, int n_tok);
+size_t hk_tile_scratch_bytes(int64_t n);
+void hk_tile_act_put(const void *q8_0_blocks, int64_t n, int t, void *act);
+void hk_tile_gemm(hk_tile_kind k, hk_type t, int64_t n, const void *w, size_t w_stride, int64_t nr, const void *act,
+                  int n_tok, float *y, size_t ldy, void *scratch);
 
 /* For tests and benchmarks: makes l the active level (capped at the best
  * supported one below it, as HARK_CPU does) and returns the previous one.

@@ -1,24 +1,34 @@
-/* Batch products on AMX (Advanced Matrix Extensions: Xeon Sapphire Rapids
- * and later) for Q4_0, Q5_0 and Q8_0 weights against Q8_0 activations
- * (kernels.h hk_amx_gemm).
+/* Batch products in tiles of 16 weight rows x 16 tokens for Q4_0, Q5_0 and
+ * Q8_0 weights against Q8_0 activations (kernels.h hk_tile_gemm), on AMX
+ * (Advanced Matrix Extensions: Xeon Sapphire Rapids and later) or AVX-512
+ * VNNI, with the same layouts and the same numbers.
  *
- * One tile instruction (tdpbssd) takes the integer dot products of a block
- * (32 elements) for 16 weight rows and 16 tokens: A is the 16 rows' quants
- * of the block (16 x 32 bytes: Q8_0 rows straight from the mapping, Q4_0 and
- * Q5_0 unpacked to int8 into this thread's panel), B the 16 tokens' quants
- * as the instruction wants them, row k holding quants 4k..4k+3 of each
- * token (hk_amx_act_put lays them out once per matmul).  A block cannot share a tile instruction with
- * the next: each has its own scales.  The 16 x 16 int32 sums are exact, so
- * what is left to choose is the float steps, and they are the scalar
- * vec_dot's (engine/quant.c), in its order, lane by lane over the 16 tokens:
+ * AMX: one tile instruction (tdpbssd) takes the integer dot products of a
+ * block (32 elements) for 16 weight rows and 16 tokens: A is the 16 rows'
+ * quants of the block (16 x 32 bytes: Q8_0 rows straight from the mapping,
+ * Q4_0 and Q5_0 unpacked to int8 into this thread's panel), B the 16
+ * tokens' quants as the instruction wants them, row k holding quants
+ * 4k..4k+3 of each token (hk_tile_act_put lays them out once per matmul).
+ * A block cannot share a tile instruction with the next: each has its own
+ * scales.
+ *
+ * VNNI: the same B rows, one zmm each (16 tokens x 4 quants, made unsigned
+ * by adding 128), against four int8 quants of a weight row broadcast to
+ * every lane by the vpdpbusd itself: eight instructions give a row's block
+ * sums for the 16 tokens.  Each sum starts at -128 x the row's quant sum of
+ * the block (kept in the panel), which takes the 128 back exactly.
+ *
+ * The 16 x 16 int32 sums are exact, so what is left to choose is the float
+ * steps, and they are the scalar vec_dot's (engine/quant.c), in its order,
+ * lane by lane over the 16 tokens:
  *   Q8_0, Q5_0: acc + sumi * (d_w * d_a)
  *   Q4_0:       acc + (sumi * d_w) * d_a
  * block after block from 0.  Every y element is therefore bit-identical to
  * hk_quant_ops_of(t)->vec_dot of its row against the token's Q8_0 blocks,
  * the reference the tests hold every kernel to.  The one-token kernels keep
- * their own (VNNI) order, so on AMX a batch of HK_AMX_MIN_TOK or more tokens
- * and the same tokens one at a time agree to float rounding, not to the bit
- * (HARK_AMX=0 turns this path off). */
+ * their own (VNNI) order, so a batch of hk_tile_min_tokens() or more tokens
+ * and the same tokens one at a time agree to float rounding, not to the
+ * bit. */
 #include <immintrin.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -27,65 +37,28 @@
 #include "kernels.h"
 #include "quant.h"
 
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("amx-tile,amx-int8"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("amx-tile,amx-int8")
-#endif
+enum { AMX_ROWS = 16, AMX_TOKS = HK_TILE_GROUP, AMX_KB = HK_QK8_0 };
 
-enum { AMX_ROWS = 16, AMX_TOKS = HK_AMX_GROUP, AMX_KB = HK_QK8_0 };
-
-/* One tile configuration (palette 1) for every call: C 16 x 16 int32, A 16
- * rows x one block, B one block's 8 dword pairs of rows x 16 tokens.
- * Macros: the tile intrinsics paste their register numbers into asm. */
-#define TILE_C 0
-#define TILE_A 1
-#define TILE_B 2
-#define TILE_C1 3
-#define TILE_A1 4
-#define TILE_B1 5
-
-typedef struct amx_cfg {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} amx_cfg;
-
-static void amx_config(void)
+size_t hk_tile_act_bytes(int64_t n, int n_tok)
 {
-    amx_cfg c;
-    memset(&c, 0, sizeof c);
-    c.palette = 1;
-    c.rows[TILE_C] = AMX_ROWS, c.colsb[TILE_C] = AMX_TOKS * 4;
-    c.rows[TILE_A] = AMX_ROWS, c.colsb[TILE_A] = AMX_KB;
-    c.rows[TILE_B] = AMX_KB / 4, c.colsb[TILE_B] = AMX_TOKS * 4;
-    c.rows[TILE_C1] = c.rows[TILE_C], c.colsb[TILE_C1] = c.colsb[TILE_C];
-    c.rows[TILE_A1] = c.rows[TILE_A], c.colsb[TILE_A1] = c.colsb[TILE_A];
-    c.rows[TILE_B1] = c.rows[TILE_B], c.colsb[TILE_B1] = c.colsb[TILE_B];
-    _tile_loadconfig(&c);
+    return (size_t)((n_tok + AMX_TOKS - 1) / AMX_TOKS) * (size_t)(n / HK_QK8_0) * HK_TILE_ACT_UNIT;
 }
 
-size_t hk_amx_act_bytes(int64_t n, int n_tok)
-{
-    return (size_t)((n_tok + AMX_TOKS - 1) / AMX_TOKS) * (size_t)(n / HK_QK8_0) * HK_AMX_ACT_UNIT;
-}
-
-size_t hk_amx_scratch_bytes(int64_t n)
+size_t hk_tile_scratch_bytes(int64_t n)
 {
     /* the panel's int8 quants and its scales, then two blocks' 16 x 16
      * sums; 64 bytes to align them */
-    return (size_t)(n / HK_QK8_0) * (AMX_ROWS * AMX_KB + AMX_ROWS * sizeof(float)) +
+    return (size_t)(n / HK_QK8_0) * (AMX_ROWS * AMX_KB + AMX_ROWS * sizeof(float) + AMX_ROWS * sizeof(int32_t)) +
            2 * AMX_ROWS * AMX_TOKS * sizeof(int32_t) + 64;
 }
 
-void hk_amx_act_put(const void *q8, int64_t n, int t, void *act)
+void hk_tile_act_put(const void *q8, int64_t n, int t, void *act)
 {
     const hk_block_q8_0 *q = q8;
     const int64_t nb = n / HK_QK8_0;
-    uint8_t *u = (uint8_t *)act + (size_t)(t / AMX_TOKS) * (size_t)nb * HK_AMX_ACT_UNIT;
+    uint8_t *u = (uint8_t *)act + (size_t)(t / AMX_TOKS) * (size_t)nb * HK_TILE_ACT_UNIT;
     const int c = t % AMX_TOKS;
-    for (int64_t b = 0; b < nb; b++, u += HK_AMX_ACT_UNIT) {
+    for (int64_t b = 0; b < nb; b++, u += HK_TILE_ACT_UNIT) {
         for (int k = 0; k < AMX_KB / 4; k++)
             memcpy(u + k * AMX_TOKS * 4 + c * 4, q[b].qs + 4 * k, 4);
         const float d = _cvtsh_ss(q[b].d);
@@ -186,6 +159,43 @@ static inline __attribute__((always_inline)) void transpose16(__m512 v[16])
     }
 }
 
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("amx-tile,amx-int8"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("amx-tile,amx-int8")
+#endif
+
+/* One tile configuration (palette 1) for every call: C 16 x 16 int32, A 16
+ * rows x one block, B one block's 8 dword pairs of rows x 16 tokens.
+ * Macros: the tile intrinsics paste their register numbers into asm. */
+#define TILE_C 0
+#define TILE_A 1
+#define TILE_B 2
+#define TILE_C1 3
+#define TILE_A1 4
+#define TILE_B1 5
+
+typedef struct amx_cfg {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} amx_cfg;
+
+static void amx_config(void)
+{
+    amx_cfg c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    c.rows[TILE_C] = AMX_ROWS, c.colsb[TILE_C] = AMX_TOKS * 4;
+    c.rows[TILE_A] = AMX_ROWS, c.colsb[TILE_A] = AMX_KB;
+    c.rows[TILE_B] = AMX_KB / 4, c.colsb[TILE_B] = AMX_TOKS * 4;
+    c.rows[TILE_C1] = c.rows[TILE_C], c.colsb[TILE_C1] = c.colsb[TILE_C];
+    c.rows[TILE_A1] = c.rows[TILE_A], c.colsb[TILE_A1] = c.colsb[TILE_A];
+    c.rows[TILE_B1] = c.rows[TILE_B], c.colsb[TILE_B1] = c.colsb[TILE_B];
+    _tile_loadconfig(&c);
+}
+
 /* GCC's tile intrinsics are asm statements that name no memory: these tell
  * the compiler what a tile store wrote and that a panel's stores must be
  * done before tile loads read it. */
@@ -210,7 +220,7 @@ static inline __attribute__((always_inline)) void transpose16(__m512 v[16])
             _tile_loadd(A, wr + (size_t)(b) * sizeof(hk_block_q8_0) + offsetof(hk_block_q8_0, qs), w_stride);   \
         else                                                                                                    \
             _tile_loadd(A, pq + (size_t)(b) * AMX_ROWS * AMX_KB, AMX_KB);                                       \
-        _tile_loadd(B, ag + (size_t)(b) * HK_AMX_ACT_UNIT, AMX_TOKS * 4);                                       \
+        _tile_loadd(B, ag + (size_t)(b) * HK_TILE_ACT_UNIT, AMX_TOKS * 4);                                       \
         _tile_zero(C);                                                                                          \
         _tile_dpbssd(C, A, B);                                                                                  \
     } while (0)
@@ -236,7 +246,7 @@ static inline __attribute__((always_inline)) void transpose16(__m512 v[16])
     do {                                                                                                        \
         const int32_t *sm = (S);                                                                                \
         const float *dw = pd + (b) * AMX_ROWS;                                                                  \
-        const __m512 da = _mm512_loadu_ps((const float *)(const void *)(ag + (size_t)(b) * HK_AMX_ACT_UNIT +    \
+        const __m512 da = _mm512_loadu_ps((const float *)(const void *)(ag + (size_t)(b) * HK_TILE_ACT_UNIT +    \
                                                                         AMX_KB * AMX_TOKS));                   \
         AMX_R16(AMX_ROW)                                                                                        \
     } while (0)
@@ -298,7 +308,7 @@ static inline __attribute__((always_inline)) void amx_rows(hk_type t, int64_t nb
         AMX_MEMORY_DONE();
         const __mmask16 rmask = (__mmask16)((1u << m) - 1);
         for (int g = 0; g < groups; g++) {
-            const uint8_t *ag = act + (size_t)g * (size_t)nb * HK_AMX_ACT_UNIT;
+            const uint8_t *ag = act + (size_t)g * (size_t)nb * HK_TILE_ACT_UNIT;
             __m512 acc[AMX_ROWS];
             for (int r = 0; r < AMX_ROWS; r++)
                 acc[r] = _mm512_setzero_ps();
@@ -316,7 +326,7 @@ static inline __attribute__((always_inline)) void amx_rows(hk_type t, int64_t nb
     }
 }
 
-void hk_amx_gemm(hk_type t, int64_t n, const void *w, size_t w_stride, int64_t nr, const void *act, int n_tok,
+static void amx_gemm(hk_type t, int64_t n, const void *w, size_t w_stride, int64_t nr, const void *act, int n_tok,
                  float *y, size_t ldy, void *scratch)
 {
     const int64_t nb = n / HK_QK8_0;
@@ -337,3 +347,129 @@ void hk_amx_gemm(hk_type t, int64_t n, const void *w, size_t w_stride, int64_t n
 #else
 #pragma GCC pop_options
 #endif
+
+/* ---------------------------------------------------------------- VNNI */
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512vnni"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512vnni")
+#endif
+
+/* -128 x the sum of each row's quants of each block of the panel */
+static void panel_corr(int64_t nb, const int8_t *q, int32_t *corr)
+{
+    const __m128i flip = _mm_set1_epi8((char)0x80), z = _mm_setzero_si128();
+    for (int64_t i = 0; i < nb * AMX_ROWS; i++) {
+        const __m128i a = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(q + 32 * i)), flip);
+        const __m128i b = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(q + 32 * i + 16)), flip);
+        const __m128i s = _mm_add_epi64(_mm_sad_epu8(a, z), _mm_sad_epu8(b, z));
+        const int32_t sum = (int32_t)(_mm_cvtsi128_si64(s) + _mm_extract_epi64(s, 1)) - 32 * 128;
+        corr[i] = -128 * sum;
+    }
+}
+
+static inline __attribute__((always_inline)) __m512i dpbusd_b(__m512i acc, __m512i u, const int32_t *p)
+{
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(u), "m"(*p));
+    return acc;
+}
+
+#define V_ACC_ZERO(r) __m512 a##r = _mm512_setzero_ps();
+#define V_ACC_OUT(r) acc[r] = a##r;
+#define V_ROW(r)                                                                                               \
+    {                                                                                                          \
+        const int32_t *wq = (const int32_t *)(const void *)(pq + (size_t)b * AMX_ROWS * AMX_KB) + 8 * (r);     \
+        __m512i s = _mm512_set1_epi32(pc[b * AMX_ROWS + (r)]);                                                 \
+        s = dpbusd_b(s, b0, wq + 0);                                              \
+        s = dpbusd_b(s, b1, wq + 1);                                              \
+        s = dpbusd_b(s, b2, wq + 2);                                              \
+        s = dpbusd_b(s, b3, wq + 3);                                              \
+        s = dpbusd_b(s, b4, wq + 4);                                              \
+        s = dpbusd_b(s, b5, wq + 5);                                              \
+        s = dpbusd_b(s, b6, wq + 6);                                              \
+        s = dpbusd_b(s, b7, wq + 7);                                              \
+        const __m512 si = _mm512_cvtepi32_ps(s);                                                               \
+        const __m512 dr = _mm512_set1_ps(pd[b * AMX_ROWS + (r)]);                                              \
+        a##r = _mm512_add_ps(a##r, q4 ? _mm512_mul_ps(_mm512_mul_ps(si, dr), da) : _mm512_mul_ps(si, _mm512_mul_ps(dr, da))); \
+    }
+
+static inline __attribute__((always_inline)) void vnni_group(__m512 acc[AMX_ROWS], int64_t nb, const int8_t *pq,
+                                                             const float *pd, const int32_t *pc, const uint8_t *ag,
+                                                             bool q4, const uint8_t *pf, size_t pf_len)
+{
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    const size_t pf_step = (pf_len / 64 + (size_t)nb - 1) / (size_t)nb * 64;
+    size_t pf_done = 0;
+    AMX_R16(V_ACC_ZERO)
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *u = ag + (size_t)b * HK_TILE_ACT_UNIT;
+        const __m512i b0 = _mm512_xor_si512(_mm512_loadu_si512(u), flip);
+        const __m512i b1 = _mm512_xor_si512(_mm512_loadu_si512(u + 64), flip);
+        const __m512i b2 = _mm512_xor_si512(_mm512_loadu_si512(u + 128), flip);
+        const __m512i b3 = _mm512_xor_si512(_mm512_loadu_si512(u + 192), flip);
+        const __m512i b4 = _mm512_xor_si512(_mm512_loadu_si512(u + 256), flip);
+        const __m512i b5 = _mm512_xor_si512(_mm512_loadu_si512(u + 320), flip);
+        const __m512i b6 = _mm512_xor_si512(_mm512_loadu_si512(u + 384), flip);
+        const __m512i b7 = _mm512_xor_si512(_mm512_loadu_si512(u + 448), flip);
+        const __m512 da = _mm512_loadu_ps((const float *)(const void *)(u + AMX_KB * AMX_TOKS));
+        if (pf)
+            for (const size_t to = pf_done + pf_step; pf_done < to && pf_done < pf_len; pf_done += 64)
+                _mm_prefetch((const char *)pf + pf_done, _MM_HINT_T0);
+        AMX_R16(V_ROW)
+    }
+    AMX_R16(V_ACC_OUT)
+}
+
+static inline __attribute__((always_inline)) void vnni_rows(hk_type t, int64_t nb, const uint8_t *w, size_t w_stride,
+                                                            int64_t nr, const uint8_t *act, int n_tok, float *y,
+                                                            size_t ldy, int8_t *pq, float *pd, int32_t *pc, bool q4)
+{
+    const int groups = (n_tok + AMX_TOKS - 1) / AMX_TOKS;
+    const size_t panel_bytes = AMX_ROWS * w_stride;
+    for (int64_t r0 = 0; r0 < nr; r0 += AMX_ROWS) {
+        const int m = nr - r0 < AMX_ROWS ? (int)(nr - r0) : AMX_ROWS;
+        const uint8_t *wr = w + (size_t)r0 * w_stride;
+        unpack_panel(t, nb, wr, w_stride, m, pq, pd);
+        panel_corr(nb, pq, pc);
+        const __mmask16 rmask = (__mmask16)((1u << m) - 1);
+        for (int g = 0; g < groups; g++) {
+            const uint8_t *ag = act + (size_t)g * (size_t)nb * HK_TILE_ACT_UNIT;
+            __m512 acc[AMX_ROWS];
+            vnni_group(acc, nb, pq, pd, pc, ag, q4, g == 0 ? wr + panel_bytes : NULL, panel_bytes);
+            transpose16(acc);
+            const int nt = n_tok - g * AMX_TOKS < AMX_TOKS ? n_tok - g * AMX_TOKS : AMX_TOKS;
+            for (int c = 0; c < nt; c++)
+                _mm512_mask_storeu_ps(y + (size_t)(g * AMX_TOKS + c) * ldy + (size_t)r0, rmask, acc[c]);
+        }
+    }
+}
+
+static void vnni_gemm(hk_type t, int64_t n, const void *w, size_t w_stride, int64_t nr, const void *act, int n_tok,
+                    float *y, size_t ldy, void *scratch)
+{
+    const int64_t nb = n / HK_QK8_0;
+    uint8_t *s = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    int8_t *pq = (int8_t *)s;
+    float *pd = (float *)(void *)(s + (size_t)nb * AMX_ROWS * AMX_KB);
+    int32_t *pc = (int32_t *)(void *)(pd + (size_t)nb * AMX_ROWS);
+    if (t == HK_TYPE_Q4_0)
+        vnni_rows(t, nb, w, w_stride, nr, act, n_tok, y, ldy, pq, pd, pc, true);
+    else
+        vnni_rows(t, nb, w, w_stride, nr, act, n_tok, y, ldy, pq, pd, pc, false);
+}
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+void hk_tile_gemm(hk_tile_kind k, hk_type t, int64_t n, const void *w, size_t w_stride, int64_t nr, const void *act,
+                  int n_tok, float *y, size_t ldy, void *scratch)
+{
+    if (k == HK_TILE_AMX)
+        amx_gemm(t, n, w, w_stride, nr, act, n_tok, y, ldy, scratch);
+    else
+        vnni_gemm(t, n, w, w_stride, nr, act, n_tok, y, ldy, scratch);
+}
