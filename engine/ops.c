@@ -172,7 +172,9 @@ hk_backend *hk_backend_new(hk_pool *pool, hk_matmul_mode mode, int64_t max_in, i
     if (b->tile != HK_TILE_NONE) {
         b->tile_scratch_bytes = (hk_tile_scratch_bytes(max_in) + 63) / 64 * 64;
         /* zeroed: a short last group of tokens reads lanes no token wrote */
-        const size_t tile_bytes = hk_tile_act_bytes(max_in, max_rows);
+        const size_t tq8 = hk_tile_act_bytes(HK_TYPE_Q8_0, max_in, max_rows);
+        const size_t tq8k = hk_tile_act_bytes(HK_TYPE_Q8_K, max_in, max_rows);
+        const size_t tile_bytes = tq8 > tq8k ? tq8 : tq8k;
         b->tile_act = hk_alloc_work(tile_bytes);
         if (b->tile_act)
             memset(b->tile_act, 0, tile_bytes);
@@ -682,7 +684,7 @@ static void matmul_run_simd(void *arg, int ith, int nth)
         for (long t = lo * HK_TILE_GROUP; t < hi * HK_TILE_GROUP && t < j->n_tok; t++) {
             uint8_t *at = j->b->act + (size_t)t * j->act_row;
             j->act_ops->act_from_float(j->x + (size_t)t * (size_t)j->ldx, at, n);
-            hk_tile_act_put(at, n, (int)t, j->b->tile_act);
+            hk_tile_act_put(j->act_type, at, n, (int)t, j->b->tile_act);
         }
         hk_pool_barrier(j->b->pool);
     } else
@@ -787,12 +789,12 @@ void hk_op_matmul(hk_backend *b, int n_tok, const float *x, int64_t ldx, const h
              * (the VNNI one-token kernels) agree to float rounding rather
              * than to the bit */
             j.tile = b->tile != HK_TILE_NONE && convert && n_tok >= hk_tile_min_tokens(b->tile) &&
-                     j.act_type == HK_TYPE_Q8_0;
+                     (j.act_type == HK_TYPE_Q8_0 || j.act_type == HK_TYPE_Q8_K);
             for (int i = k; i < e && j.tile; i++)
                 j.tile = hk_tile_has_type(outs[i].w->type);
             if (j.tile) {
                 j.act_pack = NULL;
-                j.act_row = hk_row_size(HK_TYPE_Q8_0, w0->n_in);
+                j.act_row = hk_row_size(j.act_type, w0->n_in);
             }
 #if HK_OPS_X86
             /* every out of the group is F16 (their act type is F16 only then) */

@@ -502,7 +502,8 @@ static void test_backend_matmul_shape(hk_cpu_level lvl, hk_matmul_mode mode, int
                   hk_cpu_level_name(lvl), mode == HK_MATMUL_EXACT ? "exact" : "llamacpp", hk_type_name(t),
                   (long long)n_in, (long long)n_out, n_tok, nth, worst, scale);
             /* batches in tiles give the scalar vec_dot's numbers instead
-             * (kernels.h hk_tile_gemm), against the level's Q8_0 activations */
+             * (kernels.h hk_tile_gemm), against the level's activations;
+             * Q4_K those of its tiles */
             const hk_tile_kind kind = hk_tile_active();
             const bool tile = lvl == HK_CPU_AVX512 && mode == HK_MATMUL_LLAMACPP && kind != HK_TILE_NONE &&
                               hk_tile_has_type(t) && n_tok >= hk_tile_min_tokens(kind);
@@ -510,11 +511,22 @@ static void test_backend_matmul_shape(hk_cpu_level lvl, hk_matmul_mode mode, int
             for (int tk = 0; tk < n_tok; tk++) {
                 const float *xt = x + (size_t)tk * (size_t)n_in;
                 if (tile) {
-                    const size_t ab = row_bytes(HK_TYPE_Q8_0, n_in);
+                    const hk_type vt = hk_type_traits_of(t)->vec_dot_type;
+                    const size_t ab = row_bytes(vt, n_in);
                     uint8_t *aq = malloc(ab);
-                    hk_quant_ops_level(HK_TYPE_Q8_0, lvl)->act_from_float(xt, aq, n_in);
-                    for (int64_t r = 0; r < n_out; r++)
-                        one[r] = hk_quant_ops_of(t)->vec_dot(n_in, wq + rb * (size_t)r, aq);
+                    hk_quant_ops_level(vt, lvl)->act_from_float(xt, aq, n_in);
+                    if (t != HK_TYPE_Q4_K) {
+                        for (int64_t r = 0; r < n_out; r++)
+                            one[r] = hk_quant_ops_of(t)->vec_dot(n_in, wq + rb * (size_t)r, aq);
+                    } else {
+                        /* Q4_K's tiles keep their own float order (test_tiles):
+                         * the token alone in a tile */
+                        uint8_t *pk = calloc(1, hk_tile_act_bytes(vt, n_in, 1));
+                        void *scr = malloc(hk_tile_scratch_bytes(n_in));
+                        hk_tile_act_put(vt, aq, n_in, 0, pk);
+                        hk_tile_gemm(kind, t, n_in, wq, rb, n_out, pk, 1, one, (size_t)n_out, scr);
+                        free(pk), free(scr);
+                    }
                     free(aq);
                 } else {
                     const hk_matmul_out o1 = {&w, one, n_out, NULL};
@@ -1076,15 +1088,18 @@ static void test_avx2_without_vnni(void)
     printf("avx2 without AVX-VNNI: %ld results compared with the AVX-VNNI build\n", compared);
 }
 
-/* The tile batch kernels (engine/cpu/gemm_tile.c), AMX and VNNI: every y
- * element equal, bit for bit, to the scalar vec_dot of its row against the
- * token's Q8_0 blocks as the AVX-512 level's act_from_float makes them.
- * Row counts
- * around the 16 of a tile (the last row ending at a guard page: a short
- * panel must not be read past its rows), token counts around the 16 of a
- * tile, block counts 1 to 152, random quants over the whole int8 range for
- * Q8_0 (-128 included); y is laid out wider than the rows, and nothing
- * outside the rows and tokens may be written. */
+/* The tile batch kernels (engine/cpu/gemm_tile.c), AMX and VNNI: for Q4_0,
+ * Q5_0 and Q8_0 every y element equal, bit for bit, to the scalar vec_dot of
+ * its row against the token's Q8_0 blocks as the AVX-512 level's
+ * act_from_float makes them; for Q4_K (one float sum where the scalar code
+ * keeps eight lanes) within dot_tolerance of it, and the same bits wherever
+ * the row and the token sit in their tiles (every element against the first
+ * call that computed it).  Row counts around the 16 of a tile (the last row
+ * ending at a guard page: a short panel must not be read past its rows),
+ * token counts around the 16 of a tile, block counts 1 to 152 (Q4_K: 1 to
+ * 19 of 256), random quants over the whole int8 range for Q8_0 (-128
+ * included); y is laid out wider than the rows, and nothing outside the
+ * rows and tokens may be written. */
 static void test_tiles(hk_tile_kind kind)
 {
     const char *kn = hk_tile_kind_name(kind);
@@ -1092,28 +1107,32 @@ static void test_tiles(hk_tile_kind kind)
         printf("%s tiles: this CPU (or kernel) cannot run them; not tested here\n", kn);
         return;
     }
-    const hk_type types[] = {HK_TYPE_Q4_0, HK_TYPE_Q5_0, HK_TYPE_Q8_0};
-    const int64_t blocks[] = {1, 3, 28, 152};
+    const hk_type types[] = {HK_TYPE_Q4_0, HK_TYPE_Q5_0, HK_TYPE_Q8_0, HK_TYPE_Q4_K};
+    const int64_t blocks[] = {1, 3, 28, 152}, k_blocks[] = {1, 3, 19};
     const int rows[] = {1, 15, 16, 17, 35}, toks[] = {1, 5, 16, 17, 40};
     enum { MAX_R = 35, MAX_T = 40, PAD = 3 };
-    const hk_quant_ops *act = hk_quant_ops_level(HK_TYPE_Q8_0, HK_CPU_AVX512);
     long n_checked = 0;
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
-        const hk_type t = types[k];
-        const hk_quant_ops *ref = hk_quant_ops_of(t);
+        const hk_type t = types[k], vt = hk_type_traits_of(t)->vec_dot_type;
+        const bool exact = t != HK_TYPE_Q4_K;
+        const hk_quant_ops *ref = hk_quant_ops_of(t), *act = hk_quant_ops_level(vt, HK_CPU_AVX512);
         CHECK(hk_tile_has_type(t), "%s tiles: no kernel for %s", kn, hk_type_name(t));
-        for (size_t s = 0; s < sizeof blocks / sizeof blocks[0]; s++) {
-            const int64_t n = blocks[s] * HK_QK8_0;
-            const size_t rb = row_bytes(t, n), ab = row_bytes(HK_TYPE_Q8_0, n);
+        const int64_t bs = hk_type_traits_of(t)->block_size;
+        for (size_t s = 0; s < (exact ? sizeof blocks / sizeof blocks[0] : sizeof k_blocks / sizeof k_blocks[0]); s++) {
+            const int64_t nb = exact ? blocks[s] : k_blocks[s], n = nb * bs;
+            const size_t rb = row_bytes(t, n), ab = row_bytes(vt, n);
             void *map = NULL;
             size_t map_len = 0;
             uint8_t *wq = guarded_alloc(rb * MAX_R, &map, &map_len);
             float *wf = malloc(sizeof(float) * (size_t)n), *x = malloc(sizeof(float) * (size_t)n);
-            uint8_t *aq = malloc(ab * MAX_T), *packed = calloc(1, hk_tile_act_bytes(n, MAX_T));
+            float *wd = malloc(sizeof(float) * (size_t)n * MAX_R), *ad = malloc(sizeof(float) * (size_t)n * MAX_T);
+            uint8_t *aq = malloc(ab * MAX_T), *packed = calloc(1, hk_tile_act_bytes(vt, n, MAX_T));
             void *scratch = malloc(hk_tile_scratch_bytes(n));
             const size_t ldy = MAX_R + PAD;
             float *y = malloc(sizeof(float) * ldy * MAX_T), *want = malloc(sizeof(float) * MAX_R * MAX_T);
-            if (!wq || !wf || !x || !aq || !packed || !scratch || !y || !want) {
+            float *first = malloc(sizeof(float) * MAX_R * MAX_T);
+            bool *seen = calloc(MAX_R * MAX_T, sizeof(bool));
+            if (!wq || !wf || !x || !wd || !ad || !aq || !packed || !scratch || !y || !want || !first || !seen) {
                 CHECK(false, "%s tiles: out of memory", kn);
                 break;
             }
@@ -1121,14 +1140,16 @@ static void test_tiles(hk_tile_kind kind)
                 fill_row(wf, n, r);
                 ref->from_float(wf, wq + rb * (size_t)r, n);
                 if (t == HK_TYPE_Q8_0 && r % 3 == 1) /* every quant value, -128 too */
-                    for (int64_t b = 0; b < blocks[s]; b++)
+                    for (int64_t b = 0; b < nb; b++)
                         for (int i = 0; i < HK_QK8_0; i++)
                             ((hk_block_q8_0 *)(void *)(wq + rb * (size_t)r))[b].qs[i] = (int8_t)(rng_u64() & 0xFF);
+                ref->to_float(wq + rb * (size_t)r, wd + (size_t)n * (size_t)r, n);
             }
             for (int c = 0; c < MAX_T; c++) {
                 fill_act_edges(x, n, c % 3);
                 act->act_from_float(x, aq + ab * (size_t)c, n);
-                hk_tile_act_put(aq + ab * (size_t)c, n, c, packed);
+                hk_quant_ops_of(vt)->to_float(aq + ab * (size_t)c, ad + (size_t)n * (size_t)c, n);
+                hk_tile_act_put(vt, aq + ab * (size_t)c, n, c, packed);
             }
             for (int c = 0; c < MAX_T; c++)
                 for (int r = 0; r < MAX_R; r++)
@@ -1139,22 +1160,35 @@ static void test_tiles(hk_tile_kind kind)
                     for (size_t i = 0; i < ldy * MAX_T; i++)
                         y[i] = -7.0f;
                     hk_tile_gemm(kind, t, n, wq + rb * (size_t)r0, rb, nr, packed, nt, y, ldy, scratch);
-                    int differ = 0, stray = 0;
+                    int differ = 0, stray = 0, moved = 0;
                     for (int c = 0; c < MAX_T; c++)
                         for (size_t r = 0; r < ldy; r++) {
                             const float v = y[(size_t)c * ldy + r];
-                            if (c < nt && (int)r < nr)
-                                differ += memcmp(&v, &want[c * MAX_R + r0 + (int)r], sizeof v) != 0;
-                            else
+                            if (c >= nt || (int)r >= nr) {
                                 stray += v != -7.0f;
+                                continue;
+                            }
+                            const int e = c * MAX_R + r0 + (int)r;
+                            if (exact) {
+                                differ += memcmp(&v, &want[e], sizeof v) != 0;
+                                continue;
+                            }
+                            const double tol = dot_tolerance(t, n, wd + (size_t)n * (size_t)(r0 + (int)r),
+                                                             ad + (size_t)n * (size_t)c);
+                            differ += !(fabs((double)v - want[e]) <= tol);
+                            if (seen[e])
+                                moved += memcmp(&v, &first[e], sizeof v) != 0;
+                            first[e] = v, seen[e] = true;
                         }
                     n_checked += (long)nr * nt;
-                    CHECK(differ == 0 && stray == 0,
-                          "%s tiles %s n=%lld, %d rows x %d tokens: %d differ from the scalar vec_dot, %d written outside",
-                          kn, hk_type_name(t), (long long)n, nr, nt, differ, stray);
+                    CHECK(differ == 0 && stray == 0 && moved == 0,
+                          "%s tiles %s n=%lld, %d rows x %d tokens: %d differ from the scalar vec_dot%s, %d written "
+                          "outside, %d other bits than at another place in the tiles",
+                          kn, hk_type_name(t), (long long)n, nr, nt, differ, exact ? "" : " (tolerance)", stray, moved);
                 }
             munmap(map, map_len);
-            free(wf), free(x), free(aq), free(packed), free(scratch), free(y), free(want);
+            free(wf), free(x), free(wd), free(ad), free(aq), free(packed), free(scratch), free(y), free(want);
+            free(first), free(seen);
         }
     }
     printf("%s tiles: %ld elements compared with the scalar vec_dot\n", kn, n_checked);

@@ -39,25 +39,61 @@
 
 enum { AMX_ROWS = 16, AMX_TOKS = HK_TILE_GROUP, AMX_KB = HK_QK8_0 };
 
-size_t hk_tile_act_bytes(int64_t n, int n_tok)
+/* Q4_K (below): per row and block of the panel, 8 corrections, 8 scales, 4
+ * pairs of mins, d and dmin, 2 unused */
+enum { K_ROW_INTS = 24 };
+
+/* Q8_K activations: per group of 16 tokens and block, 64 rows of 16 x 4
+ * quants, the 16 float scales, then 4 rows of 16 x (two int16: the sums of
+ * the quants of sub-blocks 2i and 2i + 1) */
+static size_t k_unit_bytes(void)
 {
-    return (size_t)((n_tok + AMX_TOKS - 1) / AMX_TOKS) * (size_t)(n / HK_QK8_0) * HK_TILE_ACT_UNIT;
+    return HK_QK_K / 4 * AMX_TOKS * 4 + AMX_TOKS * sizeof(float) + 4 * AMX_TOKS * 4;
+}
+
+size_t hk_tile_act_bytes(hk_type act_type, int64_t n, int n_tok)
+{
+    const size_t groups = (size_t)((n_tok + AMX_TOKS - 1) / AMX_TOKS);
+    if (act_type == HK_TYPE_Q8_K)
+        return groups * (size_t)(n / HK_QK_K) * k_unit_bytes();
+    return groups * (size_t)(n / HK_QK8_0) * HK_TILE_ACT_UNIT;
 }
 
 size_t hk_tile_scratch_bytes(int64_t n)
 {
-    /* the panel's int8 quants and its scales, then two blocks' 16 x 16
-     * sums; 64 bytes to align them */
-    return (size_t)(n / HK_QK8_0) * (AMX_ROWS * AMX_KB + AMX_ROWS * sizeof(float) + AMX_ROWS * sizeof(int32_t)) +
-           2 * AMX_ROWS * AMX_TOKS * sizeof(int32_t) + 64;
+    /* the panel's int8 quants and its scales (Q4_0/Q5_0/Q8_0: and the
+     * corrections of the VNNI kernel), then two blocks' 16 x 16 sums; 64
+     * bytes to align them; or Q4_K's panel, its quants and K_ROW_INTS a row */
+    const size_t q8 = (size_t)(n / HK_QK8_0) * (AMX_ROWS * AMX_KB + AMX_ROWS * sizeof(float) + AMX_ROWS * sizeof(int32_t)) +
+                      2 * AMX_ROWS * AMX_TOKS * sizeof(int32_t);
+    const size_t k = (size_t)(n / HK_QK_K) * AMX_ROWS * (HK_QK_K + K_ROW_INTS * sizeof(int32_t));
+    return (q8 > k ? q8 : k) + 64;
 }
 
-void hk_tile_act_put(const void *q8, int64_t n, int t, void *act)
+void hk_tile_act_put(hk_type act_type, const void *blocks, int64_t n, int t, void *act)
 {
-    const hk_block_q8_0 *q = q8;
+    const int c = t % AMX_TOKS;
+    if (act_type == HK_TYPE_Q8_K) {
+        const hk_block_q8_K *q = blocks;
+        const int64_t nb = n / HK_QK_K;
+        const size_t unit = k_unit_bytes();
+        uint8_t *u = (uint8_t *)act + (size_t)(t / AMX_TOKS) * (size_t)nb * unit;
+        for (int64_t b = 0; b < nb; b++, u += unit) {
+            for (int k = 0; k < HK_QK_K / 4; k++)
+                memcpy(u + k * AMX_TOKS * 4 + c * 4, q[b].qs + 4 * k, 4);
+            uint8_t *tail = u + HK_QK_K / 4 * AMX_TOKS * 4;
+            memcpy(tail + c * sizeof(float), &q[b].d, sizeof(float));
+            for (int i = 0; i < 4; i++) {
+                const int16_t p[2] = {(int16_t)(q[b].bsums[4 * i] + q[b].bsums[4 * i + 1]),
+                                      (int16_t)(q[b].bsums[4 * i + 2] + q[b].bsums[4 * i + 3])};
+                memcpy(tail + AMX_TOKS * sizeof(float) + i * AMX_TOKS * 4 + c * 4, p, sizeof p);
+            }
+        }
+        return;
+    }
+    const hk_block_q8_0 *q = blocks;
     const int64_t nb = n / HK_QK8_0;
     uint8_t *u = (uint8_t *)act + (size_t)(t / AMX_TOKS) * (size_t)nb * HK_TILE_ACT_UNIT;
-    const int c = t % AMX_TOKS;
     for (int64_t b = 0; b < nb; b++, u += HK_TILE_ACT_UNIT) {
         for (int k = 0; k < AMX_KB / 4; k++)
             memcpy(u + k * AMX_TOKS * 4 + c * 4, q[b].qs + 4 * k, 4);
@@ -445,6 +481,112 @@ static inline __attribute__((always_inline)) void vnni_rows(hk_type t, int64_t n
     }
 }
 
+/* ---- Q4_K: the same tiles, a block of 256 elements at a time.
+ * Per (row, token) and block the integer sums are exact: S_j, the eight
+ * sub-blocks' dot products (eight vpdpbusd each, as above), T = sum of
+ * scale_j x S_j (vpmulld), M = sum of min_j x (the token's two bsums of
+ * sub-block j) (vpdpwssd on pairs of words).  The float steps are
+ *   acc + (d_w * d_a) * T, then - (dmin_w * d_a) * M
+ * block after block: the scalar vec_dot's products and roundings of the
+ * block's scales, but one sum where it keeps eight lanes (element index mod
+ * 8) of T, so the results agree with it to float rounding (the vec_dot
+ * contract of kernels.h), not to the bit. */
+static void unpack_panel_q4_K(int64_t nb, const uint8_t *w, size_t ws, int m, int8_t *q, int32_t *k)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), flip = _mm256_set1_epi8((char)0x80), z = _mm256_setzero_si256();
+    for (int64_t b = 0; b < nb; b++)
+        for (int r = 0; r < AMX_ROWS; r++) {
+            int8_t *o = q + ((size_t)b * AMX_ROWS + (size_t)r) * HK_QK_K;
+            int32_t *kr = k + ((size_t)b * AMX_ROWS + (size_t)r) * K_ROW_INTS;
+            if (r >= m) {
+                memset(o, 0, HK_QK_K);
+                memset(kr, 0, K_ROW_INTS * sizeof(int32_t));
+                continue;
+            }
+            const hk_block_q4_K *x = (const hk_block_q4_K *)(const void *)(w + (size_t)r * ws) + b;
+            uint64_t sc, mn;
+            hk_k4_scales(x->scales, &sc, &mn);
+            for (int p = 0; p < 4; p++) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * p));
+                const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                _mm256_storeu_si256((__m256i *)(o + 64 * p), lo);
+                _mm256_storeu_si256((__m256i *)(o + 64 * p + 32), hi);
+                /* the sums of the quants (0..15) by their bytes + 128, less 32 x 128 */
+                const __m256i sl = _mm256_sad_epu8(_mm256_xor_si256(lo, flip), z);
+                const __m256i sh = _mm256_sad_epu8(_mm256_xor_si256(hi, flip), z);
+                int64_t tl[4], th[4];
+                _mm256_storeu_si256((__m256i *)tl, sl);
+                _mm256_storeu_si256((__m256i *)th, sh);
+                kr[2 * p] = -128 * (int32_t)(tl[0] + tl[1] + tl[2] + tl[3] - 32 * 128);
+                kr[2 * p + 1] = -128 * (int32_t)(th[0] + th[1] + th[2] + th[3] - 32 * 128);
+            }
+            for (int j = 0; j < 8; j++)
+                kr[8 + j] = (int32_t)((sc >> (8 * j)) & 0xFF);
+            for (int j = 0; j < 4; j++)
+                kr[16 + j] = (int32_t)(((mn >> (16 * j)) & 0xFF) | ((mn >> (16 * j + 8)) & 0xFF) << 16);
+            float d = _cvtsh_ss(x->d), dmin = _cvtsh_ss(x->dmin);
+            memcpy(&kr[20], &d, sizeof d);
+            memcpy(&kr[21], &dmin, sizeof dmin);
+            kr[22] = kr[23] = 0;
+        }
+}
+
+static void vnni_rows_q4_K(int64_t nb, const uint8_t *w, size_t w_stride, int64_t nr, const uint8_t *act, int n_tok,
+                           float *y, size_t ldy, int8_t *pq, int32_t *pk)
+{
+    const int groups = (n_tok + AMX_TOKS - 1) / AMX_TOKS;
+    const size_t unit = k_unit_bytes();
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    for (int64_t r0 = 0; r0 < nr; r0 += AMX_ROWS) {
+        const int m = nr - r0 < AMX_ROWS ? (int)(nr - r0) : AMX_ROWS;
+        unpack_panel_q4_K(nb, w + (size_t)r0 * w_stride, w_stride, m, pq, pk);
+        const __mmask16 rmask = (__mmask16)((1u << m) - 1);
+        for (int g = 0; g < groups; g++) {
+            const uint8_t *ag = act + (size_t)g * (size_t)nb * unit;
+            __m512 acc[AMX_ROWS];
+            for (int r = 0; r < AMX_ROWS; r++)
+                acc[r] = _mm512_setzero_ps();
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *u = ag + (size_t)b * unit;
+                const int8_t *qb = pq + (size_t)b * AMX_ROWS * HK_QK_K;
+                const int32_t *kb = pk + (size_t)b * AMX_ROWS * K_ROW_INTS;
+                __m512i t[AMX_ROWS];
+                for (int r = 0; r < AMX_ROWS; r++)
+                    t[r] = _mm512_setzero_si512();
+                for (int j = 0; j < 8; j++) {
+                    __m512i bq[8];
+                    for (int k = 0; k < 8; k++)
+                        bq[k] = _mm512_xor_si512(_mm512_loadu_si512(u + (size_t)(8 * j + k) * 64), flip);
+                    for (int r = 0; r < AMX_ROWS; r++) {
+                        const int32_t *wq = (const int32_t *)(const void *)(qb + (size_t)r * HK_QK_K + 32 * j);
+                        __m512i s = _mm512_set1_epi32(kb[r * K_ROW_INTS + j]);
+                        for (int k = 0; k < 8; k++)
+                            s = dpbusd_b(s, bq[k], wq + k);
+                        t[r] = _mm512_add_epi32(t[r], _mm512_mullo_epi32(s, _mm512_set1_epi32(kb[r * K_ROW_INTS + 8 + j])));
+                    }
+                }
+                const __m512 da = _mm512_loadu_ps((const float *)(const void *)(u + HK_QK_K / 4 * 64));
+                const uint8_t *bm = u + HK_QK_K / 4 * 64 + AMX_TOKS * sizeof(float);
+                for (int r = 0; r < AMX_ROWS; r++) {
+                    const int32_t *kr = kb + r * K_ROW_INTS;
+                    __m512i mm = _mm512_setzero_si512();
+                    for (int jj = 0; jj < 4; jj++)
+                        mm = _mm512_dpwssd_epi32(mm, _mm512_loadu_si512(bm + 64 * jj), _mm512_set1_epi32(kr[16 + jj]));
+                    float d, dmin;
+                    memcpy(&d, &kr[20], sizeof d);
+                    memcpy(&dmin, &kr[21], sizeof dmin);
+                    acc[r] = _mm512_add_ps(acc[r], _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(d), da), _mm512_cvtepi32_ps(t[r])));
+                    acc[r] = _mm512_sub_ps(acc[r], _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(dmin), da), _mm512_cvtepi32_ps(mm)));
+                }
+            }
+            transpose16(acc);
+            const int nt = n_tok - g * AMX_TOKS < AMX_TOKS ? n_tok - g * AMX_TOKS : AMX_TOKS;
+            for (int c = 0; c < nt; c++)
+                _mm512_mask_storeu_ps(y + (size_t)(g * AMX_TOKS + c) * ldy + (size_t)r0, rmask, acc[c]);
+        }
+    }
+}
+
 static void vnni_gemm(hk_type t, int64_t n, const void *w, size_t w_stride, int64_t nr, const void *act, int n_tok,
                     float *y, size_t ldy, void *scratch)
 {
@@ -453,7 +595,9 @@ static void vnni_gemm(hk_type t, int64_t n, const void *w, size_t w_stride, int6
     int8_t *pq = (int8_t *)s;
     float *pd = (float *)(void *)(s + (size_t)nb * AMX_ROWS * AMX_KB);
     int32_t *pc = (int32_t *)(void *)(pd + (size_t)nb * AMX_ROWS);
-    if (t == HK_TYPE_Q4_0)
+    if (t == HK_TYPE_Q4_K)
+        vnni_rows_q4_K(n / HK_QK_K, w, w_stride, nr, act, n_tok, y, ldy, pq, (int32_t *)(void *)(pq + (size_t)(n / HK_QK_K) * AMX_ROWS * HK_QK_K));
+    else if (t == HK_TYPE_Q4_0)
         vnni_rows(t, nb, w, w_stride, nr, act, n_tok, y, ldy, pq, pd, pc, true);
     else
         vnni_rows(t, nb, w, w_stride, nr, act, n_tok, y, ldy, pq, pd, pc, false);
@@ -468,7 +612,7 @@ static void vnni_gemm(hk_type t, int64_t n, const void *w, size_t w_stride, int6
 void hk_tile_gemm(hk_tile_kind k, hk_type t, int64_t n, const void *w, size_t w_stride, int64_t nr, const void *act,
                   int n_tok, float *y, size_t ldy, void *scratch)
 {
-    if (k == HK_TILE_AMX)
+    if (k == HK_TILE_AMX && t != HK_TYPE_Q4_K)
         amx_gemm(t, n, w, w_stride, nr, act, n_tok, y, ldy, scratch);
     else
         vnni_gemm(t, n, w, w_stride, nr, act, n_tok, y, ldy, scratch);

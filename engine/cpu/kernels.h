@@ -96,13 +96,16 @@ const hk_gemm_kernel *hk_gemm_level(hk_type t, hk_cpu_level l);
  * Q8_0 weights (cpu/gemm_tile.c), on AMX (Xeon Sapphire Rapids and later:
  * one tile instruction a block) or, with the same layouts and the same
  * numbers, on AVX-512 VNNI (Ice Lake, Zen 4 and later: a vpdpbusd per four
- * quants of a row, the 16 tokens in its lanes):
+ * quants of a row, the 16 tokens in its lanes), and for Q4_K on AVX-512
+ * VNNI (with either kind):
  * y[c * ldy + r] = weight row r against token c, for nr rows (w_stride
  * bytes apart) and n_tok tokens, each bit-identical to the scalar
- * hk_quant_ops_of(t)->vec_dot of the row against the token's Q8_0 blocks as
- * the level's act_from_float makes them.  act: the tokens laid out by
- * hk_tile_act_put (hk_tile_act_bytes(n, n_tok) bytes; what a partial last
- * group of 16 leaves unset is read but never reaches y); scratch:
+ * hk_quant_ops_of(t)->vec_dot of the row against the token's activations
+ * (Q8_0 blocks; Q8_K for Q4_K) as the level's act_from_float makes them;
+ * Q4_K within float rounding of it (its own order, the same wherever the
+ * row and the token sit in the tiles).  act: the tokens laid out by
+ * hk_tile_act_put (hk_tile_act_bytes(act_type, n, n_tok) bytes; what a
+ * partial last group of 16 leaves unset is read but never reaches y); scratch:
  * hk_tile_scratch_bytes(n) bytes of this thread's.
  * Worth it from hk_tile_min_tokens(kind) tokens (a short group costs a whole
  * one): hark bench qwen2.5-0.5b, 2 threads, AMX against the VNNI row-group
@@ -110,7 +113,8 @@ const hk_gemm_kernel *hk_gemm_level(hk_type t, hk_cpu_level l);
  * 455 / 266; Q4_0 pp4 163 / 212, pp8 293 / 290, pp12 413 / 324, pp16 529 /
  * 347.  VNNI tiles against the row-group kernels, one thread, 896 x 896 Q4_0
  * (Zen 4), ms: 8 tokens 0.129 / 0.077, 12 0.130 / 0.112, 16 0.129 / 0.149,
- * 32 0.203 / 0.298, 128 0.645 / 1.197.
+ * 32 0.203 / 0.298, 128 0.645 / 1.197; llama3.2-1b Q4_K_M pp128 (2 threads,
+ * 2 interleaved rounds) 121-125 -> 226 tokens/s with Q4_K's tiles.
  * hk_tile_supported(k): this CPU can run kind k (AMX: AMX-TILE and AMX-INT8,
  * and the kernel granted this process the tile state; VNNI: the AVX-512
  * level with VNNI); hk_tile_active(): the kind the engine uses, AMX before
@@ -124,9 +128,9 @@ hk_tile_kind hk_tile_active(void);
 const char *hk_tile_kind_name(hk_tile_kind k);
 int hk_tile_min_tokens(hk_tile_kind k);
 bool hk_tile_has_type(hk_type t);
-size_t hk_tile_act_bytes(int64_t n, int n_tok);
+size_t hk_tile_act_bytes(hk_type act_type, int64_t n, int n_tok);
 size_t hk_tile_scratch_bytes(int64_t n);
-void hk_tile_act_put(const void *q8_0_blocks, int64_t n, int t, void *act);
+void hk_tile_act_put(hk_type act_type, const void *blocks, int64_t n, int t, void *act);
 void hk_tile_gemm(hk_tile_kind k, hk_type t, int64_t n, const void *w, size_t w_stride, int64_t nr, const void *act,
                   int n_tok, float *y, size_t ldy, void *scratch);
 
