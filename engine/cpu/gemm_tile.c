@@ -39,9 +39,9 @@
 
 enum { AMX_ROWS = 16, AMX_TOKS = HK_TILE_GROUP, AMX_KB = HK_QK8_0 };
 
-/* Q4_K (below): per row and block of the panel, 8 corrections, 8 scales, 4
- * pairs of mins, d and dmin, 2 unused */
-enum { K_ROW_INTS = 24 };
+/* Q4_K and Q6_K (below): per row and block of the panel, 16 corrections, 16
+ * scales, 4 pairs of mins, d and dmin, 2 unused */
+enum { K_ROW_INTS = 40 };
 
 /* Q8_K activations: per group of 16 tokens and block, 64 rows of 16 x 4
  * quants, the 16 float scales, then 4 rows of 16 x (two int16: the sums of
@@ -481,19 +481,93 @@ static inline __attribute__((always_inline)) void vnni_rows(hk_type t, int64_t n
     }
 }
 
-/* ---- Q4_K: the same tiles, a block of 256 elements at a time.
- * Per (row, token) and block the integer sums are exact: S_j, the eight
- * sub-blocks' dot products (eight vpdpbusd each, as above), T = sum of
- * scale_j x S_j (vpmulld), M = sum of min_j x (the token's two bsums of
+/* ---- Q4_K and Q6_K: the same tiles, a block of 256 elements at a time.
+ * Per (row, token) and block the integer sums are exact: S_j, the
+ * sub-blocks' dot products (Q4_K: 8 of 32 elements, eight vpdpbusd each;
+ * Q6_K: 16 of 16, four each; as above), T = sum of scale_j x S_j
+ * (vpmulld), and for Q4_K M = sum of min_j x (the token's two bsums of
  * sub-block j) (vpdpwssd on pairs of words).  The float steps are
- *   acc + (d_w * d_a) * T, then - (dmin_w * d_a) * M
+ *   acc + (d_w * d_a) * T, then (Q4_K) - (dmin_w * d_a) * M
  * block after block: the scalar vec_dot's products and roundings of the
  * block's scales, but one sum where it keeps eight lanes (element index mod
  * 8) of T, so the results agree with it to float rounding (the vec_dot
  * contract of kernels.h), not to the bit. */
-static void unpack_panel_q4_K(int64_t nb, const uint8_t *w, size_t ws, int m, int8_t *q, int32_t *k)
+
+/* the 32 quants at p: -128 x the sums of each 16 (as unsigned bytes + 128,
+ * less 16 x 128) into c[0], c[1] */
+static inline __attribute__((always_inline)) void k_corr16(__m256i v, int32_t *c)
 {
-    const __m256i m4 = _mm256_set1_epi8(0x0F), flip = _mm256_set1_epi8((char)0x80), z = _mm256_setzero_si256();
+    const __m256i s = _mm256_sad_epu8(_mm256_xor_si256(v, _mm256_set1_epi8((char)0x80)), _mm256_setzero_si256());
+    int64_t t[4];
+    _mm256_storeu_si256((__m256i *)t, s);
+    c[0] = -128 * (int32_t)(t[0] + t[1] - 16 * 128);
+    c[1] = -128 * (int32_t)(t[2] + t[3] - 16 * 128);
+}
+
+/* One row's block into the panel: its 256 quants (int8, element order) and
+ * K_ROW_INTS ints: corrections of the sub-blocks at 0, scales at 16, Q4_K's
+ * min pairs at 32, d and dmin (floats) at 36, 37. */
+static void k_unpack_q4_K(const uint8_t *blk, int8_t *o, int32_t *kr)
+{
+    const hk_block_q4_K *x = (const hk_block_q4_K *)(const void *)blk;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    int32_t c16[16];
+    for (int p = 0; p < 4; p++) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * p));
+        const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        _mm256_storeu_si256((__m256i *)(o + 64 * p), lo);
+        _mm256_storeu_si256((__m256i *)(o + 64 * p + 32), hi);
+        k_corr16(lo, c16 + 4 * p);
+        k_corr16(hi, c16 + 4 * p + 2);
+    }
+    uint64_t sc, mn;
+    hk_k4_scales(x->scales, &sc, &mn);
+    for (int j = 0; j < 8; j++) {
+        kr[j] = c16[2 * j] + c16[2 * j + 1];
+        kr[16 + j] = (int32_t)((sc >> (8 * j)) & 0xFF);
+    }
+    for (int j = 0; j < 4; j++)
+        kr[32 + j] = (int32_t)(((mn >> (16 * j)) & 0xFF) | ((mn >> (16 * j + 8)) & 0xFF) << 16);
+    const float d = _cvtsh_ss(x->d), dmin = _cvtsh_ss(x->dmin);
+    memcpy(&kr[36], &d, sizeof d);
+    memcpy(&kr[37], &dmin, sizeof dmin);
+}
+
+/* Q6_K: quants (ql | qh << 4) - 32 in element order, as
+ * hk_dequantize_row_q6_K lays them out */
+static void k_unpack_q6_K(const uint8_t *blk, int8_t *o, int32_t *kr)
+{
+    const hk_block_q6_K *x = (const hk_block_q6_K *)(const void *)blk;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x03), k32 = _mm256_set1_epi8(32);
+    for (int h = 0; h < 2; h++) {
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
+        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+        const __m256i q[4] = {
+            _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4)),
+            _mm256_or_si256(_mm256_and_si256(l1, m4),
+                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4)),
+        };
+        for (int i = 0; i < 4; i++) {
+            const __m256i v = _mm256_sub_epi8(q[i], k32);
+            _mm256_storeu_si256((__m256i *)(o + 128 * h + 32 * i), v);
+            k_corr16(v, kr + 8 * h + 2 * i);
+        }
+    }
+    for (int j = 0; j < 16; j++)
+        kr[16 + j] = x->scales[j];
+    const float d = _cvtsh_ss(x->d);
+    memcpy(&kr[36], &d, sizeof d);
+    kr[32] = kr[33] = kr[34] = kr[35] = kr[37] = 0;
+}
+
+static void unpack_panel_k(hk_type t, int64_t nb, const uint8_t *w, size_t ws, int m, int8_t *q, int32_t *k)
+{
+    const size_t bs = hk_row_size(t, HK_QK_K);
     for (int64_t b = 0; b < nb; b++)
         for (int r = 0; r < AMX_ROWS; r++) {
             int8_t *o = q + ((size_t)b * AMX_ROWS + (size_t)r) * HK_QK_K;
@@ -501,45 +575,42 @@ static void unpack_panel_q4_K(int64_t nb, const uint8_t *w, size_t ws, int m, in
             if (r >= m) {
                 memset(o, 0, HK_QK_K);
                 memset(kr, 0, K_ROW_INTS * sizeof(int32_t));
-                continue;
+            } else if (t == HK_TYPE_Q4_K) {
+                k_unpack_q4_K(w + (size_t)r * ws + (size_t)b * bs, o, kr);
+            } else {
+                k_unpack_q6_K(w + (size_t)r * ws + (size_t)b * bs, o, kr);
             }
-            const hk_block_q4_K *x = (const hk_block_q4_K *)(const void *)(w + (size_t)r * ws) + b;
-            uint64_t sc, mn;
-            hk_k4_scales(x->scales, &sc, &mn);
-            for (int p = 0; p < 4; p++) {
-                const __m256i v = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * p));
-                const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-                _mm256_storeu_si256((__m256i *)(o + 64 * p), lo);
-                _mm256_storeu_si256((__m256i *)(o + 64 * p + 32), hi);
-                /* the sums of the quants (0..15) by their bytes + 128, less 32 x 128 */
-                const __m256i sl = _mm256_sad_epu8(_mm256_xor_si256(lo, flip), z);
-                const __m256i sh = _mm256_sad_epu8(_mm256_xor_si256(hi, flip), z);
-                int64_t tl[4], th[4];
-                _mm256_storeu_si256((__m256i *)tl, sl);
-                _mm256_storeu_si256((__m256i *)th, sh);
-                kr[2 * p] = -128 * (int32_t)(tl[0] + tl[1] + tl[2] + tl[3] - 32 * 128);
-                kr[2 * p + 1] = -128 * (int32_t)(th[0] + th[1] + th[2] + th[3] - 32 * 128);
-            }
-            for (int j = 0; j < 8; j++)
-                kr[8 + j] = (int32_t)((sc >> (8 * j)) & 0xFF);
-            for (int j = 0; j < 4; j++)
-                kr[16 + j] = (int32_t)(((mn >> (16 * j)) & 0xFF) | ((mn >> (16 * j + 8)) & 0xFF) << 16);
-            float d = _cvtsh_ss(x->d), dmin = _cvtsh_ss(x->dmin);
-            memcpy(&kr[20], &d, sizeof d);
-            memcpy(&kr[21], &dmin, sizeof dmin);
-            kr[22] = kr[23] = 0;
         }
 }
 
-static void vnni_rows_q4_K(int64_t nb, const uint8_t *w, size_t w_stride, int64_t nr, const uint8_t *act, int n_tok,
-                           float *y, size_t ldy, int8_t *pq, int32_t *pk)
+/* T of a block for every row of the panel, sub-blocks of SUB quants */
+#define K_SUMS(NSUB, SUB)                                                                                      \
+    for (int j = 0; j < (NSUB); j++) {                                                                         \
+        __m512i bq[(SUB) / 4];                                                                                 \
+        for (int k = 0; k < (SUB) / 4; k++)                                                                    \
+            bq[k] = _mm512_xor_si512(_mm512_loadu_si512(u + (size_t)((SUB) / 4 * j + k) * 64), flip);          \
+        for (int r = 0; r < AMX_ROWS; r++) {                                                                   \
+            const int32_t *wq = (const int32_t *)(const void *)(qb + (size_t)r * HK_QK_K + (SUB) * j);         \
+            const int32_t *kr = kb + r * K_ROW_INTS;                                                           \
+            __m512i s = _mm512_set1_epi32(kr[j]);                                                              \
+            for (int k = 0; k < (SUB) / 4; k++)                                                                \
+                s = dpbusd_b(s, bq[k], wq + k);                                                                \
+            t[r] = _mm512_add_epi32(t[r], _mm512_mullo_epi32(s, _mm512_set1_epi32(kr[16 + j])));              \
+        }                                                                                                      \
+    }
+
+static inline __attribute__((always_inline)) void vnni_rows_k(hk_type type, int64_t nb, const uint8_t *w,
+                                                              size_t w_stride, int64_t nr, const uint8_t *act,
+                                                              int n_tok, float *y, size_t ldy, int8_t *pq,
+                                                              int32_t *pk)
 {
     const int groups = (n_tok + AMX_TOKS - 1) / AMX_TOKS;
     const size_t unit = k_unit_bytes();
     const __m512i flip = _mm512_set1_epi8((char)0x80);
+    const bool q4 = type == HK_TYPE_Q4_K;
     for (int64_t r0 = 0; r0 < nr; r0 += AMX_ROWS) {
         const int m = nr - r0 < AMX_ROWS ? (int)(nr - r0) : AMX_ROWS;
-        unpack_panel_q4_K(nb, w + (size_t)r0 * w_stride, w_stride, m, pq, pk);
+        unpack_panel_k(type, nb, w + (size_t)r0 * w_stride, w_stride, m, pq, pk);
         const __mmask16 rmask = (__mmask16)((1u << m) - 1);
         for (int g = 0; g < groups; g++) {
             const uint8_t *ag = act + (size_t)g * (size_t)nb * unit;
@@ -553,30 +624,29 @@ static void vnni_rows_q4_K(int64_t nb, const uint8_t *w, size_t w_stride, int64_
                 __m512i t[AMX_ROWS];
                 for (int r = 0; r < AMX_ROWS; r++)
                     t[r] = _mm512_setzero_si512();
-                for (int j = 0; j < 8; j++) {
-                    __m512i bq[8];
-                    for (int k = 0; k < 8; k++)
-                        bq[k] = _mm512_xor_si512(_mm512_loadu_si512(u + (size_t)(8 * j + k) * 64), flip);
-                    for (int r = 0; r < AMX_ROWS; r++) {
-                        const int32_t *wq = (const int32_t *)(const void *)(qb + (size_t)r * HK_QK_K + 32 * j);
-                        __m512i s = _mm512_set1_epi32(kb[r * K_ROW_INTS + j]);
-                        for (int k = 0; k < 8; k++)
-                            s = dpbusd_b(s, bq[k], wq + k);
-                        t[r] = _mm512_add_epi32(t[r], _mm512_mullo_epi32(s, _mm512_set1_epi32(kb[r * K_ROW_INTS + 8 + j])));
-                    }
+                if (q4) {
+                    K_SUMS(8, 32)
+                } else {
+                    K_SUMS(16, 16)
                 }
                 const __m512 da = _mm512_loadu_ps((const float *)(const void *)(u + HK_QK_K / 4 * 64));
                 const uint8_t *bm = u + HK_QK_K / 4 * 64 + AMX_TOKS * sizeof(float);
                 for (int r = 0; r < AMX_ROWS; r++) {
                     const int32_t *kr = kb + r * K_ROW_INTS;
-                    __m512i mm = _mm512_setzero_si512();
-                    for (int jj = 0; jj < 4; jj++)
-                        mm = _mm512_dpwssd_epi32(mm, _mm512_loadu_si512(bm + 64 * jj), _mm512_set1_epi32(kr[16 + jj]));
-                    float d, dmin;
-                    memcpy(&d, &kr[20], sizeof d);
-                    memcpy(&dmin, &kr[21], sizeof dmin);
-                    acc[r] = _mm512_add_ps(acc[r], _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(d), da), _mm512_cvtepi32_ps(t[r])));
-                    acc[r] = _mm512_sub_ps(acc[r], _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(dmin), da), _mm512_cvtepi32_ps(mm)));
+                    float d;
+                    memcpy(&d, &kr[36], sizeof d);
+                    acc[r] = _mm512_add_ps(acc[r], _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(d), da),
+                                                                 _mm512_cvtepi32_ps(t[r])));
+                    if (q4) {
+                        __m512i mm = _mm512_setzero_si512();
+                        for (int jj = 0; jj < 4; jj++)
+                            mm = _mm512_dpwssd_epi32(mm, _mm512_loadu_si512(bm + 64 * jj),
+                                                     _mm512_set1_epi32(kr[32 + jj]));
+                        float dmin;
+                        memcpy(&dmin, &kr[37], sizeof dmin);
+                        acc[r] = _mm512_sub_ps(acc[r], _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(dmin), da),
+                                                                     _mm512_cvtepi32_ps(mm)));
+                    }
                 }
             }
             transpose16(acc);
@@ -595,8 +665,11 @@ static void vnni_gemm(hk_type t, int64_t n, const void *w, size_t w_stride, int6
     int8_t *pq = (int8_t *)s;
     float *pd = (float *)(void *)(s + (size_t)nb * AMX_ROWS * AMX_KB);
     int32_t *pc = (int32_t *)(void *)(pd + (size_t)nb * AMX_ROWS);
+    int32_t *pk = (int32_t *)(void *)(pq + (size_t)(n / HK_QK_K) * AMX_ROWS * HK_QK_K);
     if (t == HK_TYPE_Q4_K)
-        vnni_rows_q4_K(n / HK_QK_K, w, w_stride, nr, act, n_tok, y, ldy, pq, (int32_t *)(void *)(pq + (size_t)(n / HK_QK_K) * AMX_ROWS * HK_QK_K));
+        vnni_rows_k(t, n / HK_QK_K, w, w_stride, nr, act, n_tok, y, ldy, pq, pk);
+    else if (t == HK_TYPE_Q6_K)
+        vnni_rows_k(t, n / HK_QK_K, w, w_stride, nr, act, n_tok, y, ldy, pq, pk);
     else if (t == HK_TYPE_Q4_0)
         vnni_rows(t, nb, w, w_stride, nr, act, n_tok, y, ldy, pq, pd, pc, true);
     else
@@ -612,7 +685,7 @@ static void vnni_gemm(hk_type t, int64_t n, const void *w, size_t w_stride, int6
 void hk_tile_gemm(hk_tile_kind k, hk_type t, int64_t n, const void *w, size_t w_stride, int64_t nr, const void *act,
                   int n_tok, float *y, size_t ldy, void *scratch)
 {
-    if (k == HK_TILE_AMX && t != HK_TYPE_Q4_K)
+    if (k == HK_TILE_AMX && t != HK_TYPE_Q4_K && t != HK_TYPE_Q6_K)
         amx_gemm(t, n, w, w_stride, nr, act, n_tok, y, ldy, scratch);
     else
         vnni_gemm(t, n, w, w_stride, nr, act, n_tok, y, ldy, scratch);
