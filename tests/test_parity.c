@@ -81,9 +81,9 @@ static int n_cmp, n_over, n_bitlevel;
  *           0.3%, 31 of the 39 stay within 0.3%.  The same CPU with
  *           HARK_AMX=0 before the VNNI tiles: 23 bit-level, 27 over, 26
  *           stay (stop 9).  The VNNI tiles (batches of 16 tokens or more)
- *           give the AMX tiles' bits: on Zen 4, 34, 22 and 31; with Q4_K
- *           and Q6_K in tiles too (one float sum a block, not eight
- *           lanes), 35, 21 and 32 (stop 10).
+ *           give the AMX tiles' bits: on Zen 4, 34, 22 and 31; with Q4_K,
+ *           Q5_K and Q6_K in tiles too (one float sum a block, not eight
+ *           lanes), 36, 21 and 32 (stop 10).
  * On arm64 (cross build under qemu, tests/test_neon.sh) the scalar level
  * gives the same three numbers, and the NEON level:
  *   neon-dotprod: 31 bit-level, 22 over 0.3%, largest 1.7e-2 (gemma2-Q8_0

@@ -503,7 +503,7 @@ static void test_backend_matmul_shape(hk_cpu_level lvl, hk_matmul_mode mode, int
                   (long long)n_in, (long long)n_out, n_tok, nth, worst, scale);
             /* batches in tiles give the scalar vec_dot's numbers instead
              * (kernels.h hk_tile_gemm), against the level's activations;
-             * Q4_K and Q6_K those of their tiles */
+             * the K-quants those of their tiles */
             const hk_tile_kind kind = hk_tile_active();
             const bool tile = lvl == HK_CPU_AVX512 && mode == HK_MATMUL_LLAMACPP && kind != HK_TILE_NONE &&
                               hk_tile_has_type(t) && n_tok >= hk_tile_min_tokens(kind);
@@ -515,7 +515,7 @@ static void test_backend_matmul_shape(hk_cpu_level lvl, hk_matmul_mode mode, int
                     const size_t ab = row_bytes(vt, n_in);
                     uint8_t *aq = malloc(ab);
                     hk_quant_ops_level(vt, lvl)->act_from_float(xt, aq, n_in);
-                    if (t != HK_TYPE_Q4_K && t != HK_TYPE_Q6_K) {
+                    if (t == HK_TYPE_Q4_0 || t == HK_TYPE_Q5_0 || t == HK_TYPE_Q8_0) {
                         for (int64_t r = 0; r < n_out; r++)
                             one[r] = hk_quant_ops_of(t)->vec_dot(n_in, wq + rb * (size_t)r, aq);
                     } else {
@@ -1091,8 +1091,8 @@ static void test_avx2_without_vnni(void)
 /* The tile batch kernels (engine/cpu/gemm_tile.c), AMX and VNNI: for Q4_0,
  * Q5_0 and Q8_0 every y element equal, bit for bit, to the scalar vec_dot of
  * its row against the token's Q8_0 blocks as the AVX-512 level's
- * act_from_float makes them; for Q4_K and Q6_K (one float sum where the scalar code
- * keeps eight lanes) within dot_tolerance of it, and the same bits wherever
+ * act_from_float makes them; for Q4_K, Q5_K and Q6_K (one float sum where
+ * the scalar code keeps eight lanes) within dot_tolerance of it, and the same bits wherever
  * the row and the token sit in their tiles (every element against the first
  * call that computed it).  Row counts around the 16 of a tile (the last row
  * ending at a guard page: a short panel must not be read past its rows),
@@ -1107,14 +1107,14 @@ static void test_tiles(hk_tile_kind kind)
         printf("%s tiles: this CPU (or kernel) cannot run them; not tested here\n", kn);
         return;
     }
-    const hk_type types[] = {HK_TYPE_Q4_0, HK_TYPE_Q5_0, HK_TYPE_Q8_0, HK_TYPE_Q4_K, HK_TYPE_Q6_K};
+    const hk_type types[] = {HK_TYPE_Q4_0, HK_TYPE_Q5_0, HK_TYPE_Q8_0, HK_TYPE_Q4_K, HK_TYPE_Q5_K, HK_TYPE_Q6_K};
     const int64_t blocks[] = {1, 3, 28, 152}, k_blocks[] = {1, 3, 19};
     const int rows[] = {1, 15, 16, 17, 35}, toks[] = {1, 5, 16, 17, 40};
     enum { MAX_R = 35, MAX_T = 40, PAD = 3 };
     long n_checked = 0;
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
         const hk_type t = types[k], vt = hk_type_traits_of(t)->vec_dot_type;
-        const bool exact = t != HK_TYPE_Q4_K && t != HK_TYPE_Q6_K;
+        const bool exact = t == HK_TYPE_Q4_0 || t == HK_TYPE_Q5_0 || t == HK_TYPE_Q8_0;
         const hk_quant_ops *ref = hk_quant_ops_of(t), *act = hk_quant_ops_level(vt, HK_CPU_AVX512);
         CHECK(hk_tile_has_type(t), "%s tiles: no kernel for %s", kn, hk_type_name(t));
         const int64_t bs = hk_type_traits_of(t)->block_size;

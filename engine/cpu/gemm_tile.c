@@ -39,7 +39,7 @@
 
 enum { AMX_ROWS = 16, AMX_TOKS = HK_TILE_GROUP, AMX_KB = HK_QK8_0 };
 
-/* Q4_K and Q6_K (below): per row and block of the panel, 16 corrections, 16
+/* Q4_K, Q5_K and Q6_K (below): per row and block of the panel, 16 corrections, 16
  * scales, 4 pairs of mins, d and dmin, 2 unused */
 enum { K_ROW_INTS = 40 };
 
@@ -481,13 +481,13 @@ static inline __attribute__((always_inline)) void vnni_rows(hk_type t, int64_t n
     }
 }
 
-/* ---- Q4_K and Q6_K: the same tiles, a block of 256 elements at a time.
- * Per (row, token) and block the integer sums are exact: S_j, the
- * sub-blocks' dot products (Q4_K: 8 of 32 elements, eight vpdpbusd each;
- * Q6_K: 16 of 16, four each; as above), T = sum of scale_j x S_j
- * (vpmulld), and for Q4_K M = sum of min_j x (the token's two bsums of
- * sub-block j) (vpdpwssd on pairs of words).  The float steps are
- *   acc + (d_w * d_a) * T, then (Q4_K) - (dmin_w * d_a) * M
+/* ---- Q4_K, Q5_K and Q6_K: the same tiles, a block of 256 elements at a
+ * time.  Per (row, token) and block the integer sums are exact: S_j, the
+ * sub-blocks' dot products (Q4_K, Q5_K: 8 of 32 elements, eight vpdpbusd
+ * each; Q6_K: 16 of 16, four each; as above), T = sum of scale_j x S_j
+ * (vpmulld), and for Q4_K and Q5_K M = sum of min_j x (the token's two
+ * bsums of sub-block j) (vpdpwssd on pairs of words).  The float steps are
+ *   acc + (d_w * d_a) * T, then (Q4_K, Q5_K) - (dmin_w * d_a) * M
  * block after block: the scalar vec_dot's products and roundings of the
  * block's scales, but one sum where it keeps eight lanes (element index mod
  * 8) of T, so the results agree with it to float rounding (the vec_dot
@@ -507,28 +507,40 @@ static inline __attribute__((always_inline)) void k_corr16(__m256i v, int32_t *c
 /* One row's block into the panel: its 256 quants (int8, element order) and
  * K_ROW_INTS ints: corrections of the sub-blocks at 0, scales at 16, Q4_K's
  * min pairs at 32, d and dmin (floats) at 36, 37. */
-static void k_unpack_q4_K(const uint8_t *blk, int8_t *o, int32_t *kr)
+/* Q4_K; Q5_K (q5: the fifth bits, qh bit 2p of byte l for element 64p + l,
+ * bit 2p + 1 for element 64p + 32 + l) */
+static inline __attribute__((always_inline)) void k_unpack_q45_K(const uint8_t *blk, int8_t *o, int32_t *kr,
+                                                                 bool q5)
 {
-    const hk_block_q4_K *x = (const hk_block_q4_K *)(const void *)blk;
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const hk_block_q4_K *x4 = (const hk_block_q4_K *)(const void *)blk;
+    const hk_block_q5_K *x5 = (const hk_block_q5_K *)(const void *)blk;
+    const uint8_t *qs = q5 ? x5->qs : x4->qs, *scales = q5 ? x5->scales : x4->scales;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    const __m256i qh = q5 ? _mm256_loadu_si256((const __m256i *)x5->qh) : _mm256_setzero_si256();
     int32_t c16[16];
     for (int p = 0; p < 4; p++) {
-        const __m256i v = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * p));
-        const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
+        __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        if (q5) {
+            const __m256i b0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * p), one);
+            const __m256i b1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * p + 1), one);
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(b0, 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(b1, 4));
+        }
         _mm256_storeu_si256((__m256i *)(o + 64 * p), lo);
         _mm256_storeu_si256((__m256i *)(o + 64 * p + 32), hi);
         k_corr16(lo, c16 + 4 * p);
         k_corr16(hi, c16 + 4 * p + 2);
     }
     uint64_t sc, mn;
-    hk_k4_scales(x->scales, &sc, &mn);
+    hk_k4_scales(scales, &sc, &mn);
     for (int j = 0; j < 8; j++) {
         kr[j] = c16[2 * j] + c16[2 * j + 1];
         kr[16 + j] = (int32_t)((sc >> (8 * j)) & 0xFF);
     }
     for (int j = 0; j < 4; j++)
         kr[32 + j] = (int32_t)(((mn >> (16 * j)) & 0xFF) | ((mn >> (16 * j + 8)) & 0xFF) << 16);
-    const float d = _cvtsh_ss(x->d), dmin = _cvtsh_ss(x->dmin);
+    const float d = _cvtsh_ss(x4->d), dmin = _cvtsh_ss(x4->dmin); /* the same place in both */
     memcpy(&kr[36], &d, sizeof d);
     memcpy(&kr[37], &dmin, sizeof dmin);
 }
@@ -576,7 +588,9 @@ static void unpack_panel_k(hk_type t, int64_t nb, const uint8_t *w, size_t ws, i
                 memset(o, 0, HK_QK_K);
                 memset(kr, 0, K_ROW_INTS * sizeof(int32_t));
             } else if (t == HK_TYPE_Q4_K) {
-                k_unpack_q4_K(w + (size_t)r * ws + (size_t)b * bs, o, kr);
+                k_unpack_q45_K(w + (size_t)r * ws + (size_t)b * bs, o, kr, false);
+            } else if (t == HK_TYPE_Q5_K) {
+                k_unpack_q45_K(w + (size_t)r * ws + (size_t)b * bs, o, kr, true);
             } else {
                 k_unpack_q6_K(w + (size_t)r * ws + (size_t)b * bs, o, kr);
             }
@@ -607,7 +621,7 @@ static inline __attribute__((always_inline)) void vnni_rows_k(hk_type type, int6
     const int groups = (n_tok + AMX_TOKS - 1) / AMX_TOKS;
     const size_t unit = k_unit_bytes();
     const __m512i flip = _mm512_set1_epi8((char)0x80);
-    const bool q4 = type == HK_TYPE_Q4_K;
+    const bool q4 = type != HK_TYPE_Q6_K; /* Q4_K, Q5_K: 8 sub-blocks, mins */
     for (int64_t r0 = 0; r0 < nr; r0 += AMX_ROWS) {
         const int m = nr - r0 < AMX_ROWS ? (int)(nr - r0) : AMX_ROWS;
         unpack_panel_k(type, nb, w + (size_t)r0 * w_stride, w_stride, m, pq, pk);
@@ -668,6 +682,8 @@ static void vnni_gemm(hk_type t, int64_t n, const void *w, size_t w_stride, int6
     int32_t *pk = (int32_t *)(void *)(pq + (size_t)(n / HK_QK_K) * AMX_ROWS * HK_QK_K);
     if (t == HK_TYPE_Q4_K)
         vnni_rows_k(t, n / HK_QK_K, w, w_stride, nr, act, n_tok, y, ldy, pq, pk);
+    else if (t == HK_TYPE_Q5_K)
+        vnni_rows_k(t, n / HK_QK_K, w, w_stride, nr, act, n_tok, y, ldy, pq, pk);
     else if (t == HK_TYPE_Q6_K)
         vnni_rows_k(t, n / HK_QK_K, w, w_stride, nr, act, n_tok, y, ldy, pq, pk);
     else if (t == HK_TYPE_Q4_0)
@@ -685,7 +701,7 @@ static void vnni_gemm(hk_type t, int64_t n, const void *w, size_t w_stride, int6
 void hk_tile_gemm(hk_tile_kind k, hk_type t, int64_t n, const void *w, size_t w_stride, int64_t nr, const void *act,
                   int n_tok, float *y, size_t ldy, void *scratch)
 {
-    if (k == HK_TILE_AMX && t != HK_TYPE_Q4_K && t != HK_TYPE_Q6_K)
+    if (k == HK_TILE_AMX && (t == HK_TYPE_Q4_0 || t == HK_TYPE_Q5_0 || t == HK_TYPE_Q8_0))
         amx_gemm(t, n, w, w_stride, nr, act, n_tok, y, ldy, scratch);
     else
         vnni_gemm(t, n, w, w_stride, nr, act, n_tok, y, ldy, scratch);

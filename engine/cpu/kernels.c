@@ -194,7 +194,7 @@ int hk_tile_min_tokens(hk_tile_kind k)
 bool hk_tile_has_type(hk_type t)
 {
     return t == HK_TYPE_Q4_0 || t == HK_TYPE_Q5_0 || t == HK_TYPE_Q8_0 || t == HK_TYPE_Q4_K ||
-           t == HK_TYPE_Q6_K;
+           t == HK_TYPE_Q5_K || t == HK_TYPE_Q6_K;
 }
 
 const char *hk_cpu_kernel_name_level(hk_type t, hk_cpu_level l)
