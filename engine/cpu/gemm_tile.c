@@ -405,6 +405,84 @@ static void panel_corr(int64_t nb, const int8_t *q, int32_t *corr)
     }
 }
 
+/* A full panel (16 rows) of Q4_0, Q5_0 or Q8_0 into int8 quants with the
+ * corrections in the same pass, four rows (Q8_0: two) per 64-byte vector:
+ * what unpack_panel and panel_corr do row by row, in a fifth of the
+ * instructions.  The scales come from panel_scales. */
+static inline __attribute__((always_inline)) __m128i corr4(__m512i s, int bias)
+{
+    /* s: four rows' sums of quants as unsigned bytes, two qwords a row;
+     * bias: the sum that stands for 0; the result -128 x (sum - bias) */
+    s = _mm512_add_epi64(s, _mm512_shuffle_epi32(s, _MM_PERM_BADC));
+    const __m128i sum = _mm256_castsi256_si128(_mm512_cvtepi64_epi32(_mm512_maskz_compress_epi64(0x55, s)));
+    return _mm_slli_epi32(_mm_sub_epi32(_mm_set1_epi32(bias), sum), 7);
+}
+
+static void vnni_unpack_full(hk_type t, int64_t nb, const uint8_t *w, size_t ws, int8_t *q, float *d, int32_t *corr)
+{
+    panel_scales(nb, hk_row_size(t, HK_QK8_0), w, ws, d);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), z = _mm512_setzero_si512();
+    const __m512i i01 = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11), i23 = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+    if (t == HK_TYPE_Q8_0) {
+        const __m512i flip = _mm512_set1_epi8((char)0x80);
+        for (int64_t b = 0; b < nb; b++)
+            for (int r = 0; r < AMX_ROWS; r += 4) {
+                const uint8_t *p = w + (size_t)r * ws + (size_t)b * sizeof(hk_block_q8_0) + 2;
+                const __m512i v0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p)),
+                                                      _mm256_loadu_si256((const __m256i *)(p + ws)), 1);
+                const __m512i v1 =
+                    _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(p + 2 * ws))),
+                                       _mm256_loadu_si256((const __m256i *)(p + 3 * ws)), 1);
+                int8_t *o = q + ((size_t)b * AMX_ROWS + (size_t)r) * AMX_KB;
+                _mm512_storeu_si512(o, v0);
+                _mm512_storeu_si512(o + 64, v1);
+                /* per 128 bits: half a row; the two halves of a row added */
+                __m512i s0 = _mm512_sad_epu8(_mm512_xor_si512(v0, flip), z);
+                __m512i s1 = _mm512_sad_epu8(_mm512_xor_si512(v1, flip), z);
+                s0 = _mm512_add_epi64(s0, _mm512_shuffle_i64x2(s0, s0, _MM_SHUFFLE(2, 3, 0, 1)));
+                s1 = _mm512_add_epi64(s1, _mm512_shuffle_i64x2(s1, s1, _MM_SHUFFLE(2, 3, 0, 1)));
+                /* rows r, r + 1 in 128-bit lanes 0 and 2, r + 2, r + 3 in lanes 0 and 2 of s1 */
+                const __m512i s = _mm512_mask_blend_epi64(0xCC, s0, _mm512_shuffle_i64x2(s1, s1, _MM_SHUFFLE(2, 2, 0, 0)));
+                /* lanes: r, r + 2, r + 1, r + 3 */
+                const __m128i c = corr4(_mm512_permutexvar_epi64(_mm512_setr_epi64(0, 1, 4, 5, 2, 3, 6, 7), s), 32 * 128);
+                _mm_storeu_si128((__m128i *)(corr + b * AMX_ROWS + r), c);
+            }
+        return;
+    }
+    const bool q5 = t == HK_TYPE_Q5_0;
+    const size_t bs = q5 ? sizeof(hk_block_q5_0) : sizeof(hk_block_q4_0), qs = q5 ? 6 : 2;
+    const __m512i e = _mm512_set1_epi8(q5 ? 16 : 8);
+    for (int64_t b = 0; b < nb; b++)
+        for (int r = 0; r < AMX_ROWS; r += 4) {
+            const uint8_t *p = w + (size_t)r * ws + (size_t)b * bs;
+            __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p + qs)));
+            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + ws + qs)), 1);
+            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 2 * ws + qs)), 2);
+            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 3 * ws + qs)), 3);
+            __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            if (q5) {
+                /* bit j of a row's qh: the fifth bit of its element j */
+                uint64_t klo = 0, khi = 0;
+                for (int k = 0; k < 4; k++) {
+                    uint32_t h;
+                    memcpy(&h, p + (size_t)k * ws + 2, 4);
+                    klo |= (uint64_t)(h & 0xFFFF) << (16 * k);
+                    khi |= (uint64_t)(h >> 16) << (16 * k);
+                }
+                lo = _mm512_mask_add_epi8(lo, (__mmask64)klo, lo, e);
+                hi = _mm512_mask_add_epi8(hi, (__mmask64)khi, hi, e);
+            }
+            /* the sums of the unsigned values, less 32 x the offset, then x -128 */
+            const __m128i c = corr4(_mm512_add_epi64(_mm512_sad_epu8(lo, z), _mm512_sad_epu8(hi, z)), q5 ? 512 : 256);
+            _mm_storeu_si128((__m128i *)(corr + b * AMX_ROWS + r), c);
+            lo = _mm512_sub_epi8(lo, e);
+            hi = _mm512_sub_epi8(hi, e);
+            int8_t *o = q + ((size_t)b * AMX_ROWS + (size_t)r) * AMX_KB;
+            _mm512_storeu_si512(o, _mm512_permutex2var_epi64(lo, i01, hi));
+            _mm512_storeu_si512(o + 64, _mm512_permutex2var_epi64(lo, i23, hi));
+        }
+}
+
 static inline __attribute__((always_inline)) __m512i dpbusd_b(__m512i acc, __m512i u, const int32_t *p)
 {
     __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(u), "m"(*p));
@@ -466,8 +544,12 @@ static inline __attribute__((always_inline)) void vnni_rows(hk_type t, int64_t n
     for (int64_t r0 = 0; r0 < nr; r0 += AMX_ROWS) {
         const int m = nr - r0 < AMX_ROWS ? (int)(nr - r0) : AMX_ROWS;
         const uint8_t *wr = w + (size_t)r0 * w_stride;
-        unpack_panel(t, nb, wr, w_stride, m, pq, pd);
-        panel_corr(nb, pq, pc);
+        if (m == AMX_ROWS) {
+            vnni_unpack_full(t, nb, wr, w_stride, pq, pd, pc);
+        } else {
+            unpack_panel(t, nb, wr, w_stride, m, pq, pd);
+            panel_corr(nb, pq, pc);
+        }
         const __mmask16 rmask = (__mmask16)((1u << m) - 1);
         for (int g = 0; g < groups; g++) {
             const uint8_t *ag = act + (size_t)g * (size_t)nb * HK_TILE_ACT_UNIT;
