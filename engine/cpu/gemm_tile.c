@@ -590,16 +590,18 @@ static inline __attribute__((always_inline)) void k_corr16(__m256i v, int32_t *c
  * K_ROW_INTS ints: corrections of the sub-blocks at 0, scales at 16, Q4_K's
  * min pairs at 32, d and dmin (floats) at 36, 37. */
 /* Q4_K; Q5_K (q5: the fifth bits, qh bit 2p of byte l for element 64p + l,
- * bit 2p + 1 for element 64p + 32 + l) */
+ * bit 2p + 1 for element 64p + 32 + l).  The quants are not negative, so
+ * their sums are the byte sums of vpsadbw as they are; the eight sub-blocks'
+ * four partial sums each are added in one network of unpacks. */
 static inline __attribute__((always_inline)) void k_unpack_q45_K(const uint8_t *blk, int8_t *o, int32_t *kr,
                                                                  bool q5)
 {
     const hk_block_q4_K *x4 = (const hk_block_q4_K *)(const void *)blk;
     const hk_block_q5_K *x5 = (const hk_block_q5_K *)(const void *)blk;
     const uint8_t *qs = q5 ? x5->qs : x4->qs, *scales = q5 ? x5->scales : x4->scales;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-    const __m256i qh = q5 ? _mm256_loadu_si256((const __m256i *)x5->qh) : _mm256_setzero_si256();
-    int32_t c16[16];
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1), z = _mm256_setzero_si256();
+    const __m256i qh = q5 ? _mm256_loadu_si256((const __m256i *)x5->qh) : z;
+    __m256i sums[8];
     for (int p = 0; p < 4; p++) {
         const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
         __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
@@ -611,17 +613,26 @@ static inline __attribute__((always_inline)) void k_unpack_q45_K(const uint8_t *
         }
         _mm256_storeu_si256((__m256i *)(o + 64 * p), lo);
         _mm256_storeu_si256((__m256i *)(o + 64 * p + 32), hi);
-        k_corr16(lo, c16 + 4 * p);
-        k_corr16(hi, c16 + 4 * p + 2);
+        sums[2 * p] = _mm256_sad_epu8(lo, z);
+        sums[2 * p + 1] = _mm256_sad_epu8(hi, z);
     }
+    /* sums[j]: four qwords adding up to sub-block j's sum */
+    __m256i u[4];
+    for (int i = 0; i < 4; i++)
+        u[i] = _mm256_add_epi64(_mm256_unpacklo_epi64(sums[2 * i], sums[2 * i + 1]),
+                                _mm256_unpackhi_epi64(sums[2 * i], sums[2 * i + 1]));
+    /* u[i]: qwords 2i, 2i + 1, 2i, 2i + 1 (halves) */
+    const __m256i t0 = _mm256_add_epi64(_mm256_permute2x128_si256(u[0], u[1], 0x20),
+                                        _mm256_permute2x128_si256(u[0], u[1], 0x31));
+    const __m256i t1 = _mm256_add_epi64(_mm256_permute2x128_si256(u[2], u[3], 0x20),
+                                        _mm256_permute2x128_si256(u[2], u[3], 0x31));
+    const __m256i w8 = _mm256_set_m128i(_mm256_cvtepi64_epi32(t1), _mm256_cvtepi64_epi32(t0));
+    _mm256_storeu_si256((__m256i *)kr, _mm256_slli_epi32(_mm256_sub_epi32(z, w8), 7));
     uint64_t sc, mn;
     hk_k4_scales(scales, &sc, &mn);
-    for (int j = 0; j < 8; j++) {
-        kr[j] = c16[2 * j] + c16[2 * j + 1];
-        kr[16 + j] = (int32_t)((sc >> (8 * j)) & 0xFF);
-    }
-    for (int j = 0; j < 4; j++)
-        kr[32 + j] = (int32_t)(((mn >> (16 * j)) & 0xFF) | ((mn >> (16 * j + 8)) & 0xFF) << 16);
+    _mm256_storeu_si256((__m256i *)(kr + 16), _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc)));
+    /* min pairs: min 2i in the low word, 2i + 1 in the high one */
+    _mm_storeu_si128((__m128i *)(kr + 32), _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn)));
     const float d = _cvtsh_ss(x4->d), dmin = _cvtsh_ss(x4->dmin); /* the same place in both */
     memcpy(&kr[36], &d, sizeof d);
     memcpy(&kr[37], &dmin, sizeof dmin);
@@ -713,7 +724,14 @@ static inline __attribute__((always_inline)) void vnni_rows_k(hk_type type, int6
             __m512 acc[AMX_ROWS];
             for (int r = 0; r < AMX_ROWS; r++)
                 acc[r] = _mm512_setzero_ps();
+            /* the next panel's weights come in while the first group runs
+             * (as in vnni_group) */
+            const uint8_t *pf = g == 0 ? w + (size_t)(r0 + AMX_ROWS) * w_stride : NULL;
+            const size_t pf_len = AMX_ROWS * w_stride, pf_step = (pf_len / 64 + (size_t)nb - 1) / (size_t)nb * 64;
             for (int64_t b = 0; b < nb; b++) {
+                if (pf)
+                    for (size_t o = (size_t)b * pf_step; o < (size_t)(b + 1) * pf_step && o < pf_len; o += 64)
+                        _mm_prefetch((const char *)pf + o, _MM_HINT_T0);
                 const uint8_t *u = ag + (size_t)b * unit;
                 const int8_t *qb = pq + (size_t)b * AMX_ROWS * HK_QK_K;
                 const int32_t *kb = pk + (size_t)b * AMX_ROWS * K_ROW_INTS;
