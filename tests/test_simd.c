@@ -519,6 +519,7 @@ static void test_backend_matmul_shape(hk_cpu_level lvl, hk_matmul_mode mode, int
                         for (int64_t r = 0; r < n_out; r++)
                             one[r] = hk_quant_ops_of(t)->vec_dot(n_in, wq + rb * (size_t)r, aq);
                     } else {
+#if defined(__x86_64__) || defined(__i386__)
                         /* the K-quant tiles keep their own float order (test_tiles):
                          * the token alone in a tile */
                         uint8_t *pk = calloc(1, hk_tile_act_bytes(vt, n_in, 1));
@@ -526,6 +527,7 @@ static void test_backend_matmul_shape(hk_cpu_level lvl, hk_matmul_mode mode, int
                         hk_tile_act_put(vt, aq, n_in, 0, pk);
                         hk_tile_gemm(kind, t, n_in, wq, rb, n_out, pk, 1, one, (size_t)n_out, scr);
                         free(pk), free(scr);
+#endif
                     }
                     free(aq);
                 } else {
