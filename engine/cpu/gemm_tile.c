@@ -195,6 +195,37 @@ static inline __attribute__((always_inline)) void transpose16(__m512 v[16])
     }
 }
 
+/* The accumulators of a group (acc[r]: row r0 + r, lanes: tokens 16g ..)
+ * into y: transposed, then the group's tokens and the panel's m rows
+ * (rmask) stored */
+static inline __attribute__((always_inline)) void store_group(__m512 acc[16], float *y, size_t ldy, int g, int64_t r0,
+                                                              int n_tok, __mmask16 rmask)
+{
+    transpose16(acc);
+    const int nt = n_tok - g * AMX_TOKS < AMX_TOKS ? n_tok - g * AMX_TOKS : AMX_TOKS;
+    for (int c = 0; c < nt; c++)
+        _mm512_mask_storeu_ps(y + (size_t)(g * AMX_TOKS + c) * ldy + (size_t)r0, rmask, acc[c]);
+}
+
+/* This thread's scratch (hk_tile_scratch_bytes), 64-byte aligned: the
+ * panel's int8 quants for nb blocks of 32, then 16 floats a block, then 16
+ * int32 a block (AMX: two blocks' sums; VNNI: the corrections).  The
+ * K-quants' row ints follow their quants instead (vnni_gemm). */
+typedef struct panel_mem {
+    int8_t *q;
+    float *d;
+    int32_t *i;
+} panel_mem;
+
+static panel_mem panel_mem_of(void *scratch, int64_t nb)
+{
+    panel_mem m;
+    m.q = (int8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    m.d = (float *)(void *)(m.q + (size_t)nb * AMX_ROWS * AMX_KB);
+    m.i = (int32_t *)(void *)(m.d + (size_t)nb * AMX_ROWS);
+    return m;
+}
+
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("amx-tile,amx-int8"))), apply_to = function)
 #else
@@ -354,27 +385,21 @@ static inline __attribute__((always_inline)) void amx_rows(hk_type t, int64_t nb
              * from memory once, and these loads would otherwise wait on it */
             amx_group(acc, nb, wr, w_stride, direct, pq, pd, ag, sums, q4, g == 0 ? wr + panel_bytes : NULL,
                       panel_bytes);
-            transpose16(acc);
-            const int nt = n_tok - g * AMX_TOKS < AMX_TOKS ? n_tok - g * AMX_TOKS : AMX_TOKS;
-            for (int c = 0; c < nt; c++)
-                _mm512_mask_storeu_ps(y + (size_t)(g * AMX_TOKS + c) * ldy + (size_t)r0, rmask, acc[c]);
+            store_group(acc, y, ldy, g, r0, n_tok, rmask);
         }
     }
 }
 
 static void amx_gemm(hk_type t, int64_t n, const void *w, size_t w_stride, int64_t nr, const void *act, int n_tok,
-                 float *y, size_t ldy, void *scratch)
+                     float *y, size_t ldy, void *scratch)
 {
     const int64_t nb = n / HK_QK8_0;
-    uint8_t *s = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-    int8_t *pq = (int8_t *)s;
-    float *pd = (float *)(void *)(s + (size_t)nb * AMX_ROWS * AMX_KB);
-    int32_t *sums = (int32_t *)(void *)(pd + (size_t)nb * AMX_ROWS);
+    const panel_mem p = panel_mem_of(scratch, nb);
     amx_config();
     if (t == HK_TYPE_Q4_0)
-        amx_rows(t, nb, w, w_stride, nr, act, n_tok, y, ldy, pq, pd, sums, true);
+        amx_rows(t, nb, w, w_stride, nr, act, n_tok, y, ldy, p.q, p.d, p.i, true);
     else
-        amx_rows(t, nb, w, w_stride, nr, act, n_tok, y, ldy, pq, pd, sums, false);
+        amx_rows(t, nb, w, w_stride, nr, act, n_tok, y, ldy, p.q, p.d, p.i, false);
     _tile_release();
 }
 
@@ -574,10 +599,7 @@ static inline __attribute__((always_inline)) void vnni_rows(hk_type t, int64_t n
             const uint8_t *ag = act + (size_t)g * (size_t)nb * HK_TILE_ACT_UNIT;
             __m512 acc[AMX_ROWS];
             vnni_group(acc, nb, pq, pd, pc, ag, q4, g == 0 ? wr + panel_bytes : NULL, panel_bytes);
-            transpose16(acc);
-            const int nt = n_tok - g * AMX_TOKS < AMX_TOKS ? n_tok - g * AMX_TOKS : AMX_TOKS;
-            for (int c = 0; c < nt; c++)
-                _mm512_mask_storeu_ps(y + (size_t)(g * AMX_TOKS + c) * ldy + (size_t)r0, rmask, acc[c]);
+            store_group(acc, y, ldy, g, r0, n_tok, rmask);
         }
     }
 }
@@ -782,33 +804,24 @@ static inline __attribute__((always_inline)) void vnni_rows_k(hk_type type, int6
                     }
                 }
             }
-            transpose16(acc);
-            const int nt = n_tok - g * AMX_TOKS < AMX_TOKS ? n_tok - g * AMX_TOKS : AMX_TOKS;
-            for (int c = 0; c < nt; c++)
-                _mm512_mask_storeu_ps(y + (size_t)(g * AMX_TOKS + c) * ldy + (size_t)r0, rmask, acc[c]);
+            store_group(acc, y, ldy, g, r0, n_tok, rmask);
         }
     }
 }
 
 static void vnni_gemm(hk_type t, int64_t n, const void *w, size_t w_stride, int64_t nr, const void *act, int n_tok,
-                    float *y, size_t ldy, void *scratch)
+                      float *y, size_t ldy, void *scratch)
 {
-    const int64_t nb = n / HK_QK8_0;
-    uint8_t *s = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-    int8_t *pq = (int8_t *)s;
-    float *pd = (float *)(void *)(s + (size_t)nb * AMX_ROWS * AMX_KB);
-    int32_t *pc = (int32_t *)(void *)(pd + (size_t)nb * AMX_ROWS);
-    int32_t *pk = (int32_t *)(void *)(pq + (size_t)(n / HK_QK_K) * AMX_ROWS * HK_QK_K);
-    if (t == HK_TYPE_Q4_K)
-        vnni_rows_k(t, n / HK_QK_K, w, w_stride, nr, act, n_tok, y, ldy, pq, pk);
-    else if (t == HK_TYPE_Q5_K)
-        vnni_rows_k(t, n / HK_QK_K, w, w_stride, nr, act, n_tok, y, ldy, pq, pk);
-    else if (t == HK_TYPE_Q6_K)
-        vnni_rows_k(t, n / HK_QK_K, w, w_stride, nr, act, n_tok, y, ldy, pq, pk);
-    else if (t == HK_TYPE_Q4_0)
-        vnni_rows(t, nb, w, w_stride, nr, act, n_tok, y, ldy, pq, pd, pc, true);
-    else
-        vnni_rows(t, nb, w, w_stride, nr, act, n_tok, y, ldy, pq, pd, pc, false);
+    const int64_t nb = n / HK_QK8_0, nbk = n / HK_QK_K;
+    const panel_mem p = panel_mem_of(scratch, nb);
+    int32_t *pk = (int32_t *)(void *)(p.q + (size_t)nbk * AMX_ROWS * HK_QK_K);
+    switch (t) {
+    case HK_TYPE_Q4_K: vnni_rows_k(HK_TYPE_Q4_K, nbk, w, w_stride, nr, act, n_tok, y, ldy, p.q, pk); break;
+    case HK_TYPE_Q5_K: vnni_rows_k(HK_TYPE_Q5_K, nbk, w, w_stride, nr, act, n_tok, y, ldy, p.q, pk); break;
+    case HK_TYPE_Q6_K: vnni_rows_k(HK_TYPE_Q6_K, nbk, w, w_stride, nr, act, n_tok, y, ldy, p.q, pk); break;
+    case HK_TYPE_Q4_0: vnni_rows(t, nb, w, w_stride, nr, act, n_tok, y, ldy, p.q, p.d, p.i, true); break;
+    default: vnni_rows(t, nb, w, w_stride, nr, act, n_tok, y, ldy, p.q, p.d, p.i, false); break;
+    }
 }
 
 #if defined(__clang__)
