@@ -16,8 +16,9 @@
  * kernels of up to 4 rows x 4 tokens for Q4_0, Q5_0, Q8_0, Q4_K, Q6_K and
  * F16 (kernels.h hk_gemm_kernel); batches of Q4_0, Q5_0 and Q8_0 of 16
  * tokens or more (8 on AMX) in tiles of 16 rows x 16 tokens, on AMX or
- * AVX-512 VNNI, in the scalar reference's float order (hk_tile_gemm);
- * elsewhere four tokens at a time where the level has
+ * AVX-512 VNNI, in the scalar reference's float order, and of Q4_K, Q5_K
+ * and Q6_K likewise with one float sum a block (hk_tile_gemm); elsewhere
+ * four tokens at a time where the level has
  * a four-token kernel), rows handed to threads in chunks from a
  * shared counter, and an attention without the copied orders.  Only summation
  * orders differ from the reference; tests/test_parity.c runs both. */
@@ -784,10 +785,10 @@ void hk_op_matmul(hk_backend *b, int n_tok, const float *x, int64_t ldx, const h
                 assert(j.act_row <= b->act_row_cap);
             }
             /* a batch whose every out has tile kernels: the tile products,
-             * which give the scalar vec_dot's numbers (kernels.h
-             * hk_tile_gemm), so such a batch and its tokens one at a time
-             * (the VNNI one-token kernels) agree to float rounding rather
-             * than to the bit */
+             * which give the scalar vec_dot's numbers (K-quants: to float
+             * rounding; kernels.h hk_tile_gemm), so such a batch and its
+             * tokens one at a time (the VNNI one-token kernels) agree to
+             * float rounding rather than to the bit */
             j.tile = b->tile != HK_TILE_NONE && convert && n_tok >= hk_tile_min_tokens(b->tile) &&
                      (j.act_type == HK_TYPE_Q8_0 || j.act_type == HK_TYPE_Q8_K);
             for (int i = k; i < e && j.tile; i++)
