@@ -1,7 +1,8 @@
 /* Batch products in tiles of 16 weight rows x 16 tokens for Q4_0, Q5_0 and
  * Q8_0 weights against Q8_0 activations (kernels.h hk_tile_gemm), on AMX
  * (Advanced Matrix Extensions: Xeon Sapphire Rapids and later) or AVX-512
- * VNNI, with the same layouts and the same numbers.
+ * VNNI, with the same layouts and the same numbers; and for Q4_K, Q5_K and
+ * Q6_K against Q8_K activations on AVX-512 VNNI (further down).
  *
  * AMX: one tile instruction (tdpbssd) takes the integer dot products of a
  * block (32 elements) for 16 weight rows and 16 tokens: A is the 16 rows'

@@ -93,35 +93,33 @@ typedef struct hk_gemm_kernel {
 const hk_gemm_kernel *hk_gemm_level(hk_type t, hk_cpu_level l);
 
 /* Batch products in tiles of 16 weight rows x 16 tokens for Q4_0, Q5_0 and
- * Q8_0 weights (cpu/gemm_tile.c), on AMX (Xeon Sapphire Rapids and later:
- * one tile instruction a block) or, with the same layouts and the same
- * numbers, on AVX-512 VNNI (Ice Lake, Zen 4 and later: a vpdpbusd per four
- * quants of a row, the 16 tokens in its lanes), and for Q4_K, Q5_K and Q6_K
- * on AVX-512 VNNI (with either kind):
- * y[c * ldy + r] = weight row r against token c, for nr rows (w_stride
- * bytes apart) and n_tok tokens, each bit-identical to the scalar
- * hk_quant_ops_of(t)->vec_dot of the row against the token's activations
- * (Q8_0 blocks; Q8_K for the K-quants) as the level's act_from_float makes
- * them; the K-quants within float rounding of it (their own order, the
- * same wherever the row and the token sit in the tiles).  act: the tokens laid out by
- * hk_tile_act_put (hk_tile_act_bytes(act_type, n, n_tok) bytes; what a
- * partial last group of 16 leaves unset is read but never reaches y); scratch:
- * hk_tile_scratch_bytes(n) bytes of this thread's.
+ * Q8_0 weights (cpu/gemm_tile.c), on AMX (Xeon Sapphire Rapids and later: one
+ * tile instruction a block) or, with the same layouts and the same numbers,
+ * on AVX-512 VNNI (Ice Lake, Zen 4 and later: a vpdpbusd per four quants of a
+ * row, the 16 tokens in its lanes), and for Q4_K, Q5_K and Q6_K on AVX-512
+ * VNNI (with either kind): y[c * ldy + r] = weight row r against token c, for
+ * nr rows (w_stride bytes apart) and n_tok tokens, each bit-identical to the
+ * scalar hk_quant_ops_of(t)->vec_dot of the row against the token's
+ * activations (Q8_0 blocks; Q8_K for the K-quants) as the level's
+ * act_from_float makes them; the K-quants within float rounding of it (their
+ * own order, the same wherever the row and the token sit in the tiles).  act:
+ * the tokens laid out by hk_tile_act_put (hk_tile_act_bytes(act_type, n,
+ * n_tok) bytes; what a partial last group of 16 leaves unset is read but
+ * never reaches y); scratch: hk_tile_scratch_bytes(n) bytes of this thread's.
  * Worth it from hk_tile_min_tokens(kind) tokens (a short group costs a whole
  * one): hark bench qwen2.5-0.5b, 2 threads, AMX against the VNNI row-group
  * kernels, tokens/s: Q8_0 pp4 138 / 145, pp8 253 / 207, pp12 354 / 248, pp16
  * 455 / 266; Q4_0 pp4 163 / 212, pp8 293 / 290, pp12 413 / 324, pp16 529 /
  * 347.  VNNI tiles against the row-group kernels, one thread, 896 x 896 Q4_0
- * (Zen 4), ms: 8 tokens 0.129 / 0.077, 12 0.130 / 0.112, 16 0.129 / 0.149,
- * 32 0.203 / 0.298, 128 0.645 / 1.197; llama3.2-1b Q4_K_M pp128 (2 threads,
- * 2 interleaved rounds) 121-125 -> 226 tokens/s with Q4_K's tiles, -> 284-287
- * with Q6_K's (qwen2.5-0.5b Q4_K_M 606-626 -> 700-712); llama3.2-1b Q5_K_M
- * 121 -> 287 with Q5_K's.
+ * (Zen 4), ms: 8 tokens 0.129 / 0.077, 12 0.130 / 0.112, 16 0.129 / 0.149, 32
+ * 0.203 / 0.298, 128 0.645 / 1.197 (before the faster panels: 16 tokens now
+ * 0.108); llama3.2-1b Q4_K_M pp128 (2 threads, 2 interleaved rounds) 121-125
+ * -> 226 tokens/s with Q4_K's tiles, -> 284-287 with Q6_K's (qwen2.5-0.5b
+ * Q4_K_M 606-626 -> 700-712); llama3.2-1b Q5_K_M 121 -> 287 with Q5_K's.
  * hk_tile_supported(k): this CPU can run kind k (AMX: AMX-TILE and AMX-INT8,
- * and the kernel granted this process the tile state; VNNI: the AVX-512
- * level with VNNI); hk_tile_active(): the kind the engine uses, AMX before
- * VNNI, none unless the active level is AVX-512 (HARK_AMX=0 leaves AMX
- * out). */
+ * and the kernel granted this process the tile state; VNNI: the AVX-512 level
+ * with VNNI); hk_tile_active(): the kind the engine uses, AMX before VNNI,
+ * none unless the active level is AVX-512 (HARK_AMX=0 leaves AMX out). */
 typedef enum hk_tile_kind { HK_TILE_NONE = 0, HK_TILE_VNNI, HK_TILE_AMX } hk_tile_kind;
 #define HK_TILE_ACT_UNIT 576 /* bytes per 16 tokens and block: 8 x 64 quants, 16 float scales */
 enum { HK_TILE_GROUP = 16 /* tokens per tile, laid out together */ };
