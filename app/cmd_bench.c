@@ -660,11 +660,11 @@ int cmd_bench(int argc, char **argv)
             const hk_tile_kind tile = hk_tile_active();
             if (tile == HK_TILE_AMX)
                 printf(", AMX tiles for batches of %d+ tokens on Q4_0/Q5_0/Q8_0 weights (HARK_AMX=0: off), "
-                       "VNNI tiles on Q4_K/Q5_K/Q6_K",
-                       hk_tile_min_tokens(tile));
+                       "VNNI tiles for %d+ on Q4_K/Q5_K/Q6_K",
+                       hk_tile_min_tokens(tile, HK_TYPE_Q4_0), hk_tile_min_tokens(tile, HK_TYPE_Q4_K));
             else if (tile != HK_TILE_NONE)
                 printf(", %s tiles of 16 x 16 for batches of %d+ tokens on Q4_0/Q5_0/Q8_0/Q4_K/Q5_K/Q6_K weights",
-                       hk_tile_kind_name(tile), hk_tile_min_tokens(tile));
+                       hk_tile_kind_name(tile), hk_tile_min_tokens(tile, HK_TYPE_Q4_0));
             printf("\n");
         }
         printf("peak RSS: %.1f MiB\n", peak_rss_mib());

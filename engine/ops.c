@@ -168,7 +168,7 @@ hk_backend *hk_backend_new(hk_pool *pool, hk_matmul_mode mode, int64_t max_in, i
     b->att_acc = malloc(sizeof(float) * (size_t)max_head_dim * (size_t)nt);
 #if HK_OPS_X86
     b->tile = mode == HK_MATMUL_LLAMACPP && b->level == HK_CPU_AVX512 ? hk_tile_active() : HK_TILE_NONE;
-    if (b->tile != HK_TILE_NONE && max_rows < hk_tile_min_tokens(b->tile))
+    if (b->tile != HK_TILE_NONE && max_rows < hk_tile_min_tokens(b->tile, HK_TYPE_Q4_0))
         b->tile = HK_TILE_NONE;
     if (b->tile != HK_TILE_NONE) {
         b->tile_scratch_bytes = (hk_tile_scratch_bytes(max_in) + 63) / 64 * 64;
@@ -789,10 +789,10 @@ void hk_op_matmul(hk_backend *b, int n_tok, const float *x, int64_t ldx, const h
              * rounding; kernels.h hk_tile_gemm), so such a batch and its
              * tokens one at a time (the VNNI one-token kernels) agree to
              * float rounding rather than to the bit */
-            j.tile = b->tile != HK_TILE_NONE && convert && n_tok >= hk_tile_min_tokens(b->tile) &&
+            j.tile = b->tile != HK_TILE_NONE && convert &&
                      (j.act_type == HK_TYPE_Q8_0 || j.act_type == HK_TYPE_Q8_K);
             for (int i = k; i < e && j.tile; i++)
-                j.tile = hk_tile_has_type(outs[i].w->type);
+                j.tile = hk_tile_has_type(outs[i].w->type) && n_tok >= hk_tile_min_tokens(b->tile, outs[i].w->type);
             if (j.tile) {
                 j.act_pack = NULL;
                 j.act_row = hk_row_size(j.act_type, w0->n_in);

@@ -506,7 +506,7 @@ static void test_backend_matmul_shape(hk_cpu_level lvl, hk_matmul_mode mode, int
              * the K-quants those of their tiles */
             const hk_tile_kind kind = hk_tile_active();
             const bool tile = lvl == HK_CPU_AVX512 && mode == HK_MATMUL_LLAMACPP && kind != HK_TILE_NONE &&
-                              hk_tile_has_type(t) && n_tok >= hk_tile_min_tokens(kind);
+                              hk_tile_has_type(t) && n_tok >= hk_tile_min_tokens(kind, t);
             int differ = 0;
             for (int tk = 0; tk < n_tok; tk++) {
                 const float *xt = x + (size_t)tk * (size_t)n_in;

@@ -185,10 +185,12 @@ const char *hk_tile_kind_name(hk_tile_kind k)
     return k == HK_TILE_AMX ? "AMX" : k == HK_TILE_VNNI ? "VNNI" : "none";
 }
 
-int hk_tile_min_tokens(hk_tile_kind k)
+int hk_tile_min_tokens(hk_tile_kind k, hk_type t)
 {
-    /* AMX: from 8 tokens; VNNI: a whole group (see kernels.h) */
-    return k == HK_TILE_AMX ? 8 : HK_TILE_GROUP;
+    /* AMX: from 8 tokens; VNNI, which the K-quants take on AMX CPUs too: a
+     * whole group (see kernels.h) */
+    const bool amx = k == HK_TILE_AMX && (t == HK_TYPE_Q4_0 || t == HK_TYPE_Q5_0 || t == HK_TYPE_Q8_0);
+    return amx ? 8 : HK_TILE_GROUP;
 }
 
 bool hk_tile_has_type(hk_type t)

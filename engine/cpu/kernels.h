@@ -106,7 +106,7 @@ const hk_gemm_kernel *hk_gemm_level(hk_type t, hk_cpu_level l);
  * the tokens laid out by hk_tile_act_put (hk_tile_act_bytes(act_type, n,
  * n_tok) bytes; what a partial last group of 16 leaves unset is read but
  * never reaches y); scratch: hk_tile_scratch_bytes(n) bytes of this thread's.
- * Worth it from hk_tile_min_tokens(kind) tokens (a short group costs a whole
+ * Worth it from hk_tile_min_tokens(kind, t) tokens (a short group costs a whole
  * one): hark bench qwen2.5-0.5b, 2 threads, AMX against the VNNI row-group
  * kernels, tokens/s: Q8_0 pp4 138 / 145, pp8 253 / 207, pp12 354 / 248, pp16
  * 455 / 266; Q4_0 pp4 163 / 212, pp8 293 / 290, pp12 413 / 324, pp16 529 /
@@ -126,7 +126,7 @@ enum { HK_TILE_GROUP = 16 /* tokens per tile, laid out together */ };
 bool hk_tile_supported(hk_tile_kind k);
 hk_tile_kind hk_tile_active(void);
 const char *hk_tile_kind_name(hk_tile_kind k);
-int hk_tile_min_tokens(hk_tile_kind k);
+int hk_tile_min_tokens(hk_tile_kind k, hk_type t);
 bool hk_tile_has_type(hk_type t);
 size_t hk_tile_act_bytes(hk_type act_type, int64_t n, int n_tok);
 size_t hk_tile_scratch_bytes(int64_t n);
